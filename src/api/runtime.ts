@@ -1,0 +1,150 @@
+import { z } from "zod";
+import { BadRequestError } from "../errors.ts";
+import { OPS, type OpEvent, type OpName, type OpRequest, type OpResult, StatusResult, type StreamingOp } from "../schema/ops.ts";
+import type { Tensors } from "../schema/tensor.ts";
+import type { HelloBody } from "../schema/wire.ts";
+import { Connection, type CurveKeys, type HeartbeatOptions, launchEmbedded, launchProcess, tcpEndpoints } from "../transport/index.ts";
+import { parse, type Reply, RunStream } from "./stream.ts";
+
+/** How the runtime is started. */
+export type RuntimeMode = "process" | "embedded" | "remote";
+
+/** Options of {@link Runtime.start}. */
+export interface StartOptions {
+  /** `process` (default): a child `python -m ctsft_runtime`. `embedded`: inside this Node
+   * process through node-calls-python (opt-in; see docs). */
+  mode?: "process" | "embedded";
+  /** Default device for the runtime's work: `auto` (CUDA when present), `cpu`, `cuda`, `cuda:N`. */
+  device?: string;
+  /** Liveness checks; a long op never times out while the runtime answers heartbeats. */
+  heartbeat?: Partial<HeartbeatOptions>;
+  /** Forward the runtime's log output to this process's stderr (process mode). */
+  inheritStderr?: boolean;
+}
+
+/** Options of {@link Runtime.connect}. */
+export interface ConnectOptions {
+  /** The server's CURVE public key (Z85), from `ctsft keys`. */
+  serverKey: string;
+  /** This client's CURVE key pair (Z85); its public key must be authorized on the server. */
+  clientKeys: { publicKey: string; secretKey: string };
+  heartbeat?: Partial<HeartbeatOptions>;
+  /** How long to wait for the server's hello (default 60 s). */
+  connectTimeoutMs?: number;
+}
+
+/** Per-call options. */
+export interface CallOptions {
+  /** Tensors sent with the request as raw frames. */
+  tensors?: Tensors;
+  /** Cancels the operation (cooperatively, between steps) when aborted. */
+  signal?: AbortSignal;
+}
+
+/**
+ * A connection to a ctsft runtime: the one object of the SDK. Start one with
+ * {@link Runtime.start} (local) or {@link Runtime.connect} (remote), and release it with
+ * `close()` or `await using`.
+ */
+export class Runtime implements AsyncDisposable {
+  private closing: Promise<void> | undefined;
+
+  private constructor(
+    /** How this runtime was started. */
+    readonly mode: RuntimeMode,
+    private readonly conn: Connection,
+    private readonly stopper: () => Promise<void>,
+  ) {}
+
+  /** Start a local runtime. Sets up its Python environment first if needed. */
+  static async start(options: StartOptions = {}): Promise<Runtime> {
+    const mode = options.mode ?? "process";
+    const device = options.device ?? "auto";
+    if (!/^(auto|cpu|cuda(:\d+)?|mps)$/.test(device)) {
+      throw new BadRequestError(`device must be auto, cpu, cuda, cuda:N or mps, got ${JSON.stringify(device)}`, { path: "device" });
+    }
+    if (mode === "embedded") {
+      const e = await launchEmbedded({ device, heartbeat: options.heartbeat });
+      return new Runtime("embedded", e.connection, () => e.stop());
+    }
+    if (mode !== "process") throw new BadRequestError(`mode must be "process" or "embedded", got ${JSON.stringify(mode)}`, { path: "mode" });
+    const p = await launchProcess({ device, heartbeat: options.heartbeat, inheritStderr: options.inheritStderr });
+    return new Runtime("process", p.connection, () => p.stop());
+  }
+
+  /** Connect to a runtime served elsewhere with `ctsft serve` (tcp + CURVE). */
+  static async connect(endpoint: string, options: ConnectOptions): Promise<Runtime> {
+    const conn = await Connection.open({
+      endpoints: tcpEndpoints(endpoint),
+      curve: { serverKey: options.serverKey, ...options.clientKeys } satisfies CurveKeys,
+      heartbeat: options.heartbeat,
+      connectTimeoutMs: options.connectTimeoutMs ?? 60_000,
+    });
+    return new Runtime("remote", conn, async () => conn.close());
+  }
+
+  /** What the runtime said on connect (protocol, versions, pid). */
+  get hello(): HelloBody {
+    return this.conn.hello as HelloBody;
+  }
+
+  /** Versions of Python, torch and transformers, and the CUDA devices. */
+  async info(options?: CallOptions): Promise<OpResult<"info">> {
+    return (await this.call("info", {}, options)).body;
+  }
+
+  /** A round trip through the runtime's request loop. */
+  async ping(options?: CallOptions): Promise<void> {
+    await this.call("ping", {}, options);
+  }
+
+  /** Send a payload and tensors; the runtime returns them unchanged. */
+  echo(request: OpRequest<"echo">, options?: CallOptions): Promise<Reply<OpResult<"echo">>> {
+    return this.call("echo", request, options);
+  }
+
+  /** A diagnostic stream of `count` events (for checking the bridge). */
+  diagnose(request: OpRequest<"diagnose">, options?: CallOptions): RunStream<OpEvent<"diagnose">, OpResult<"diagnose">> {
+    return this.stream("diagnose", request, options);
+  }
+
+  /** What the runtime is doing now, answered by its control thread even during compute. */
+  async status(): Promise<StatusResult> {
+    return parse(StatusResult, await this.conn.controlRequest("req", "status", {}), "status");
+  }
+
+  /** Call any op by name; the request is validated against its schema before it is sent. */
+  async call<O extends OpName>(op: O, request: OpRequest<O>, options: CallOptions = {}): Promise<Reply<OpResult<O>>> {
+    const stream = this.start(op, request, options, undefined);
+    return stream.finalResult();
+  }
+
+  /** Start a streaming op by name; iterate the events, then read `result`. */
+  stream<O extends StreamingOp>(op: O, request: OpRequest<O>, options: CallOptions = {}): RunStream<OpEvent<O>, OpResult<O>> {
+    const entry = OPS[op] as unknown as { event: z.ZodType<OpEvent<O>> };
+    return this.start(op, request, options, entry.event);
+  }
+
+  private start<O extends OpName, E>(op: O, request: OpRequest<O>, options: CallOptions, event: z.ZodType<E> | undefined): RunStream<E, OpResult<O>> {
+    const entry = OPS[op];
+    const checked = entry.request.safeParse(request);
+    if (!checked.success) {
+      const issue = checked.error.issues[0];
+      const path = ["body", ...(issue?.path ?? [])].join(".");
+      throw new BadRequestError(`${op}: ${issue?.message} at ${path}`, { path });
+    }
+    const call = this.conn.request(op, checked.data, options.tensors);
+    const schemas = { event: (event ?? z.never()) as z.ZodType<E>, result: entry.result as unknown as z.ZodType<OpResult<O>> };
+    return new RunStream(this.conn, call, schemas, options.signal);
+  }
+
+  /** Stop the runtime (local modes) or disconnect (remote). Idempotent; always resolves. */
+  close(): Promise<void> {
+    this.closing ??= this.stopper().catch(() => undefined);
+    return this.closing;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}

@@ -1,0 +1,88 @@
+import { z } from "zod";
+
+/**
+ * The op table: the typed contract of every runtime operation. Each entry names the op's
+ * request body, the body of its streamed events (ops that stream) and of its result. Adding
+ * an op is one entry here plus one handler in `py_runtime/ctsft_runtime/ops/`.
+ */
+
+const Empty = z.object({}).strict();
+
+/** One CUDA device as reported by the runtime. */
+export const CudaDevice = z.object({
+  index: z.number().int(),
+  name: z.string(),
+  totalMemory: z.number(),
+  freeMemory: z.number(),
+});
+
+/** `info`: versions and devices of the runtime. */
+export const RuntimeInfo = z.object({
+  protocol: z.number().int(),
+  runtimeVersion: z.string(),
+  python: z.string(),
+  pid: z.number().int(),
+  executable: z.string(),
+  platform: z.string(),
+  torch: z.string(),
+  transformers: z.string(),
+  cuda: z.boolean(),
+  devices: z.array(CudaDevice),
+  device: z.string(),
+  threads: z.number().int(),
+});
+export type RuntimeInfo = z.infer<typeof RuntimeInfo>;
+
+/** `echo`: returns its payload and tensors unchanged (a round-trip check). */
+export const EchoRequest = z
+  .object({
+    payload: z.unknown().optional(),
+    /** Route tensors through `torch.frombuffer` and back on the runtime side. */
+    viaTorch: z.boolean().optional(),
+  })
+  .strict();
+export const EchoResult = z.object({ payload: z.unknown() });
+
+/** `diagnose`: a streamed op for checking the bridge (events, delays, failures). */
+export const DiagnoseRequest = z
+  .object({
+    count: z.number().int().min(0).max(10_000_000).default(10),
+    intervalMs: z.number().min(0).default(0),
+    payloadBytes: z.number().int().min(0).max(64 << 20).default(0),
+    failAt: z.number().int().min(0).optional(),
+    failCode: z.enum(["internal", "out_of_memory"]).optional(),
+  })
+  .strict();
+export const DiagnoseEvent = z.object({
+  type: z.literal("tick"),
+  step: z.number().int(),
+  total: z.number().int(),
+});
+export const DiagnoseResult = z.object({ count: z.number().int(), seconds: z.number() });
+
+/** Control-socket `status`. */
+export const StatusResult = z.object({
+  pid: z.number().int(),
+  running: z.object({ id: z.string(), op: z.string(), seconds: z.number() }).nullable(),
+  stopping: z.boolean(),
+});
+export type StatusResult = z.infer<typeof StatusResult>;
+
+/** The op table. `event` is present for ops that stream. */
+export const OPS = {
+  info: { request: Empty, result: RuntimeInfo },
+  ping: { request: Empty, result: z.object({}) },
+  echo: { request: EchoRequest, result: EchoResult },
+  diagnose: { request: DiagnoseRequest, event: DiagnoseEvent, result: DiagnoseResult },
+} as const;
+
+export type OpName = keyof typeof OPS;
+type Entry<O extends OpName> = (typeof OPS)[O];
+/** What a caller passes for op `O` (defaults optional). */
+export type OpRequest<O extends OpName> = z.input<Entry<O>["request"]>;
+/** The parsed result body of op `O`. */
+export type OpResult<O extends OpName> = z.output<Entry<O>["result"]>;
+/** The parsed event body of streaming op `O`. */
+export type OpEvent<O extends OpName> = Entry<O> extends { event: z.ZodType } ? z.output<Entry<O>["event"]> : never;
+/** Ops that stream events before their result. */
+export type StreamingOp = { [O in OpName]: Entry<O> extends { event: z.ZodType } ? O : never }[OpName];
