@@ -115,8 +115,9 @@ export class Runtime implements AsyncDisposable {
 
   /** Call any op by name; the request is validated against its schema before it is sent. */
   async call<O extends OpName>(op: O, request: OpRequest<O>, options: CallOptions = {}): Promise<Reply<OpResult<O>>> {
-    const stream = this.start(op, request, options, undefined);
-    return stream.finalResult();
+    // A streaming op called this way has its events drained and discarded.
+    const event = (OPS[op] as { event?: z.ZodType }).event;
+    return this.start(op, request, options, event).finalResult();
   }
 
   /** Start a streaming op by name; iterate the events, then read `result`. */

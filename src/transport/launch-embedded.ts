@@ -46,7 +46,7 @@ export async function launchEmbedded(opts: EmbeddedLaunchOptions): Promise<Launc
   const require = createRequire(import.meta.url);
   let addon: string;
   try {
-    addon = join(dirname(require.resolve("node-calls-python/package.json")), "build", "Release", "nodecallspython.node");
+    addon = join(dirname(require.resolve("node-calls-python")), "build", "Release", "nodecallspython.node");
   } catch {
     throw new EmbeddedUnavailableError(`node-calls-python is not installed (it is an optional dependency and its build needs Python headers and python3-config). ${FIX}`);
   }

@@ -185,7 +185,9 @@ class Server:
         except PeerGone:
             log.info("client of %s %s disconnected; dropped its op", op, request_id)
         except CtsftError as e:
-            self._send_error(identity, request_id, op, ctx.seq if ctx else 0, e, None)
+            # Failures inside the runtime carry their traceback; a caller's mistake does not need one.
+            tb = traceback.format_exc() if e.code in ("internal", "out_of_memory") else None
+            self._send_error(identity, request_id, op, ctx.seq if ctx else 0, e, tb)
         except MemoryError as e:
             self._send_error(
                 identity,

@@ -1,0 +1,125 @@
+"""Turning texts into model inputs, and datasets into deterministic batches.
+
+Padding is on the RIGHT and each row carries `last_index`, the position of its last
+prompt token, where the class logits are gathered. Right padding keeps every real token
+at the position it would have unpadded, so models with absolute position embeddings
+(GPT-2) need no `position_ids` adjustment, and causal attention means pad tokens after
+`last_index` cannot influence it.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, NamedTuple
+
+import torch
+
+from ..errors import BadRequest
+from .loading import LabeledSet
+from .prompts import PromptFormat
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+
+def encode_batch(
+    tokenizer: PreTrainedTokenizerBase,
+    texts: Sequence[str],
+    fmt: PromptFormat,
+    max_length: int,
+) -> dict[str, torch.Tensor]:
+    """Encode prompts: `input_ids` and `attention_mask` [B, T], `last_index` [B] (int64).
+
+    T is the longest row in this batch (at most `max_length`). The tokenizer's own special
+    tokens are kept at the front (a BOS) but dropped at the end (an EOS/SEP some
+    post-processors append), because the answer is read right after the template tail.
+
+    Too-long prompts lose tokens from the LEFT of the text: the template prefix, the end
+    of the text and the template tail ("Sentiment:") always survive, since the tail is
+    what tells the model to answer, and a review's last words are usually its verdict.
+    The cut is made on the tokens of the full prompt (located through character offsets),
+    so nothing is re-tokenized; the first kept text token may be a word piece.
+    """
+    if not texts:
+        raise BadRequest("texts is empty; nothing to encode", path="texts")
+    if max_length < 1:
+        raise BadRequest(f"max_length must be at least 1, got {max_length}", path="max_length")
+    if not getattr(tokenizer, "is_fast", False):
+        # Offsets (for text-only truncation) exist only on Rust-backed "fast" tokenizers.
+        raise BadRequest(
+            "encode_batch needs a fast tokenizer (PreTrainedTokenizerFast); load it with use_fast=True",
+            path="tokenizer",
+        )
+    enc = tokenizer(
+        [fmt.render(t) for t in texts],
+        return_offsets_mapping=True,
+        return_special_tokens_mask=True,
+    )
+    text_start = len(fmt.prefix)
+    rows: list[list[int]] = []
+    for b, text in enumerate(texts):
+        ids = list(enc["input_ids"][b])
+        special = list(enc["special_tokens_mask"][b])
+        offsets = list(enc["offset_mapping"][b])
+        while ids and special[-1]:
+            del ids[-1], special[-1], offsets[-1]
+        excess = len(ids) - max_length
+        if excess > 0:
+            text_end = text_start + len(text)
+            # Tokens overlapping the text may go; one reaching into the tail stays with it.
+            removable = [
+                i
+                for i, (s, e) in enumerate(offsets)
+                if not special[i] and e > text_start and s < text_end and e <= text_end
+            ]
+            if excess > len(removable):
+                raise BadRequest(
+                    f"max_length={max_length} is too small: the template and special tokens "
+                    f"alone take {len(ids) - len(removable)} tokens",
+                    path="max_length",
+                )
+            drop = set(removable[:excess])
+            ids = [t for i, t in enumerate(ids) if i not in drop]
+        if not ids:
+            raise BadRequest(f"text {b} renders to an empty prompt", path="texts")
+        rows.append(ids)
+
+    # Pad value is never read (masked, and after last_index); models without a pad token
+    # (GPT-2, Llama) get eos, or 0 when there is no eos either.
+    pad = tokenizer.pad_token_id
+    if pad is None:
+        pad = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else 0
+    width = max(len(r) for r in rows)
+    input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
+    attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for b, ids in enumerate(rows):
+        input_ids[b, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+        attention_mask[b, : len(ids)] = 1
+    last_index = torch.tensor([len(r) - 1 for r in rows], dtype=torch.long)
+    return {"input_ids": input_ids, "attention_mask": attention_mask, "last_index": last_index}
+
+
+class Batch(NamedTuple):
+    texts: list[str]
+    labels: list[int]
+    indices: list[int]  # rows of the source LabeledSet, for tracing predictions back
+
+
+def iterate_batches(
+    ds: LabeledSet, batch_size: int, seed: int | None = None, *, drop_last: bool = False
+) -> Iterator[Batch]:
+    """Batches over `ds`: file order when `seed` is None, else a `random.Random(seed)`
+    permutation. The order depends only on (len(ds), seed), so pass e.g. `seed + epoch`
+    for a fresh but reproducible order each epoch. The last, smaller batch is kept unless
+    `drop_last`."""
+    if batch_size < 1:
+        raise BadRequest(f"batch_size must be at least 1, got {batch_size}", path="batch_size")
+    order = list(range(len(ds)))
+    if seed is not None:
+        random.Random(seed).shuffle(order)
+    for start in range(0, len(order), batch_size):
+        rows = order[start : start + batch_size]
+        if drop_last and len(rows) < batch_size:
+            return
+        yield Batch([ds.texts[i] for i in rows], [ds.labels[i] for i in rows], rows)
