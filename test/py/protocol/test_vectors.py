@@ -34,7 +34,9 @@ def test_decode_matches_value(case: dict) -> None:
 def test_encode_matches_bytes(case: dict) -> None:
     h = {k: v for k, v in case["header"].items() if k != "bufs"}
     tensors = {
-        name: WireTensor(s["dtype"], tuple(s["shape"]), np.array(s["values"], dtype=DTYPES[s["dtype"]]).reshape(s["shape"]))
+        name: WireTensor(
+            s["dtype"], tuple(s["shape"]), np.array(s["values"], dtype=DTYPES[s["dtype"]]).reshape(s["shape"])
+        )
         for name, s in case["tensors"].items()
     }
     frames = encode_frames(Header(**h), tensors)
