@@ -5,8 +5,9 @@ import { type BufSpec, Header } from "../schema/wire.ts";
 import { type DType, type Tensor, type Tensors, TYPED_ARRAY } from "../schema/tensor.ts";
 
 // Plain msgpack for Python interop: no records extension, maps decode to plain objects,
-// 64-bit integers become numbers (byte counts of GPU memory exceed 2^32).
-const packr = new Packr({ useRecords: false, mapsAsObjects: true, int64AsType: "number" });
+// 64-bit integers become numbers (byte counts of GPU memory exceed 2^32), and maps get their
+// smallest header (fixmap), as msgspec writes them, so both sides produce identical bytes.
+const packr = new Packr({ useRecords: false, mapsAsObjects: true, int64AsType: "number", variableMapSize: true });
 
 /** A decoded message: the validated header and its tensors (zero-copy views where aligned). */
 export interface Message {

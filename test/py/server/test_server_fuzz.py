@@ -1,0 +1,119 @@
+"""A real runtime process fed malformed messages (hypothesis): each gets one typed error
+reply and the runtime keeps serving."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import msgspec
+import pytest
+import zmq
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+ROOT = Path(__file__).resolve().parents[3]
+CODES = {"bad_request", "not_found", "version_mismatch"}
+
+
+class Raw:
+    def __init__(self, endpoint: str):
+        self.ctx = zmq.Context()
+        self.sock = self.ctx.socket(zmq.DEALER)
+        self.sock.rcvtimeo = 10_000
+        self.sock.linger = 0
+        self.sock.connect(endpoint)
+
+    def exchange(self, frames: list[bytes]) -> dict:
+        self.sock.send_multipart(frames)
+        reply = self.sock.recv_multipart()
+        return msgspec.msgpack.decode(reply[0])
+
+    def close(self) -> None:
+        self.sock.close()
+        self.ctx.term()
+
+
+@pytest.fixture(scope="module")
+def raw() -> Iterator[Raw]:
+    tmp = tempfile.mkdtemp(prefix="ctsft-pyfuzz-")
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "py_runtime")}
+    proc = subprocess.Popen([sys.executable, "-m", "ctsft_runtime", "--ipc-dir", tmp], env=env)
+    client = Raw(f"ipc://{tmp}/main")
+    try:
+        yield client
+    finally:
+        client.close()
+        proc.terminate()
+        proc.wait(10)
+
+
+def _ping(raw: Raw) -> None:
+    reply = raw.exchange(
+        [msgspec.msgpack.encode({"v": 1, "id": "alive", "kind": "req", "op": "ping", "seq": 0, "body": {}, "bufs": []})]
+    )
+    assert (reply["kind"], reply["id"]) == ("result", "alive")
+
+
+def test_named_cases(raw: Raw) -> None:
+    unknown = raw.exchange(
+        [msgspec.msgpack.encode({"v": 1, "id": "u", "kind": "req", "op": "nope", "seq": 0, "body": {}, "bufs": []})]
+    )
+    assert unknown["body"]["code"] == "not_found" and "known ops" in unknown["body"]["message"]
+    wrong = raw.exchange(
+        [
+            msgspec.msgpack.encode(
+                {"v": 1, "id": "w", "kind": "req", "op": "diagnose", "seq": 0, "body": {"count": "x"}, "bufs": []}
+            )
+        ]
+    )
+    assert wrong["body"]["code"] == "bad_request" and wrong["body"]["path"] == "body.count"
+    _ping(raw)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.binary(max_size=64), min_size=1, max_size=4))
+def test_arbitrary_frames(raw: Raw, frames: list[bytes]) -> None:
+    reply = raw.exchange(frames)
+    assert reply["kind"] in ("error", "hello", "result")
+    if reply["kind"] == "error":
+        assert reply["body"]["code"] in CODES
+
+
+headers = st.fixed_dictionaries(
+    {
+        "v": st.sampled_from([1, 1, 0, 2]),
+        "id": st.text(max_size=4),
+        "kind": st.sampled_from(["req", "hello", "event", "bogus"]),
+        "op": st.sampled_from(["echo", "ping", "nope"]),
+        "seq": st.integers(-1, 3),
+        "body": st.none()
+        | st.dictionaries(st.sampled_from(["payload", "viaTorch", "x"]), st.integers() | st.text(max_size=3)),
+        "bufs": st.lists(
+            st.fixed_dictionaries(
+                {
+                    "name": st.text(max_size=2),
+                    "dtype": st.sampled_from(["float32", "nope"]),
+                    "shape": st.lists(st.integers(-1, 3), max_size=2),
+                }
+            ),
+            max_size=2,
+        ),
+    }
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(headers, st.lists(st.binary(max_size=24), max_size=2))
+def test_wrong_shaped_headers(raw: Raw, header: dict, bufs: list[bytes]) -> None:
+    reply = raw.exchange([msgspec.msgpack.encode(header), *bufs])
+    if reply["kind"] == "error":
+        assert reply["body"]["code"] in CODES
+
+
+def test_still_serving_after_fuzz(raw: Raw) -> None:
+    _ping(raw)
