@@ -92,7 +92,9 @@ headers = st.fixed_dictionaries(
         "op": st.sampled_from(["echo", "ping", "nope"]),
         "seq": st.integers(-1, 3),
         "body": st.none()
-        | st.dictionaries(st.sampled_from(["payload", "viaTorch", "x"]), st.integers() | st.text(max_size=3)),
+        | st.dictionaries(
+            st.sampled_from(["payload", "viaTorch", "x"]), st.integers(-(2**63), 2**63 - 1) | st.text(max_size=3)
+        ),
         "bufs": st.lists(
             st.fixed_dictionaries(
                 {
