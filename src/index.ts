@@ -6,6 +6,11 @@
  */
 export { Runtime, type CallOptions, type ConnectOptions, type RuntimeMode, type StartOptions } from "./api/runtime.ts";
 export { RunStream, type Reply } from "./api/stream.ts";
+export { Data, DatasetHandle, type DataInput } from "./api/data.ts";
+export { Handle, type HandleLike } from "./api/handles.ts";
+export { ModelHandle, Models } from "./api/models.ts";
+export { createKeys, readClientKeys } from "./api/keys.ts";
+export type { EvaluateOptions, TrainOptions } from "./api/runtime.ts";
 export {
   BadRequestError,
   CancelledError,

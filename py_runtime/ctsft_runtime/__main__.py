@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 from .server import Endpoints, Server
 from .server.curve import CurveConfig
@@ -18,6 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--keys", help="CURVE key directory (required with --bind)")
     p.add_argument("--parent-pid", type=int, help="exit when this process is no longer our parent")
     p.add_argument("--device", default="auto", help="default device: auto, cpu, cuda, cuda:N")
+    p.add_argument("--root", help="remote mode: paths clients name must lie inside this directory (default: cwd)")
     p.add_argument("--log-level", default="WARNING")
     args = p.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr, format="[ctsft_runtime] %(message)s")
@@ -26,9 +28,10 @@ def main(argv: list[str] | None = None) -> int:
         if not args.keys:
             p.error("--bind needs --keys: the remote mode refuses unauthenticated clients")
         endpoints, curve = Endpoints.from_bind(args.bind), CurveConfig.from_dir(args.keys)
+        root: Path | None = Path(args.root or ".").resolve()
     else:
-        endpoints, curve = Endpoints.in_dir(args.ipc_dir), None
-    server = Server(endpoints, curve=curve, parent_pid=args.parent_pid, device=args.device)
+        endpoints, curve, root = Endpoints.in_dir(args.ipc_dir), None, None
+    server = Server(endpoints, curve=curve, parent_pid=args.parent_pid, device=args.device, path_root=root)
     print(f"ctsft_runtime listening on {endpoints.main}", file=sys.stderr, flush=True)
     server.serve_forever()
     return 0

@@ -4,7 +4,15 @@ import { OPS, type OpEvent, type OpName, type OpRequest, type OpResult, StatusRe
 import type { Tensors } from "../schema/tensor.ts";
 import type { HelloBody } from "../schema/wire.ts";
 import { Connection, type CurveKeys, type HeartbeatOptions, launchEmbedded, launchProcess, tcpEndpoints } from "../transport/index.ts";
+import { Data, type DataInput, dataRef } from "./data.ts";
+import { type HandleLike, idOf } from "./handles.ts";
+import { Models } from "./models.ts";
 import { parse, type Reply, RunStream } from "./stream.ts";
+
+/** {@link Runtime.train} request: the `train` op's, with handles accepted for model and data. */
+export type TrainOptions = Omit<OpRequest<"train">, "model" | "data" | "valid"> & { model: HandleLike; data: DataInput; valid?: DataInput };
+/** {@link Runtime.evaluate} request, with handles accepted. */
+export type EvaluateOptions = Omit<OpRequest<"evaluate">, "model" | "data"> & { model: HandleLike; data: DataInput[] };
 
 /** How the runtime is started. */
 export type RuntimeMode = "process" | "embedded" | "remote";
@@ -48,6 +56,10 @@ export interface CallOptions {
  */
 export class Runtime implements AsyncDisposable {
   private closing: Promise<void> | undefined;
+  /** Load and create models. */
+  readonly models: Models = new Models(this);
+  /** Load datasets; write the synthetic task. */
+  readonly data: Data = new Data(this);
 
   private constructor(
     /** How this runtime was started. */
@@ -106,6 +118,18 @@ export class Runtime implements AsyncDisposable {
   /** A diagnostic stream of `count` events (for checking the bridge). */
   diagnose(request: OpRequest<"diagnose">, options?: CallOptions): RunStream<OpEvent<"diagnose">, OpResult<"diagnose">> {
     return this.stream("diagnose", request, options);
+  }
+
+  /** Fine-tune a model (full SFT): a stream of `start`, `step` and `epoch` events, then the result. */
+  train(request: TrainOptions, options?: CallOptions): RunStream<OpEvent<"train">, OpResult<"train">> {
+    const { model, data, valid, ...rest } = request;
+    return this.stream("train", { ...rest, model: idOf(model), data: dataRef(data), valid: valid && dataRef(valid) }, options);
+  }
+
+  /** Accuracy, macro-F1, per-class counts and confusion matrix on each dataset. */
+  evaluate(request: EvaluateOptions, options?: CallOptions): RunStream<OpEvent<"evaluate">, OpResult<"evaluate">> {
+    const { model, data, ...rest } = request;
+    return this.stream("evaluate", { ...rest, model: idOf(model), data: data.map(dataRef) }, options);
   }
 
   /** What the runtime is doing now, answered by its control thread even during compute. */

@@ -1,5 +1,8 @@
 import { CtsftError } from "../errors.ts";
 import { doctor } from "./doctor.ts";
+import { evaluate } from "./evaluate.ts";
+import { newModel } from "./new-model.ts";
+import { train } from "./train.ts";
 import { keys } from "./keys.ts";
 import { serve } from "./serve.ts";
 import { setupCommand } from "./setup.ts";
@@ -11,6 +14,9 @@ const COMMANDS: Record<string, { run: Command; help: string }> = {
   doctor: { run: doctor, help: "check the runtime in every mode [--json]" },
   serve: { run: serve, help: "serve a runtime for remote clients: --bind tcp://HOST:PORT --keys DIR" },
   keys: { run: keys, help: "create CURVE keys for serve/connect: --out DIR" },
+  "new-model": { run: newModel, help: "build a real HF checkpoint from scratch (family, size, BPE tokenizer on a corpus)" },
+  train: { run: train, help: "fine-tune a checkpoint on labeled data and save it [--json]" },
+  evaluate: { run: evaluate, help: "accuracy and macro-F1 of a checkpoint on datasets [--json]" },
 };
 
 function usage(): string {

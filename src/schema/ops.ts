@@ -1,4 +1,7 @@
 import { z } from "zod";
+import { DataLoadRequest, DataLoadResult, SyntheticRequest, SyntheticResult } from "./data.ts";
+import { CreateModelRequest, CreateModelResult, HandleRequest, LoadModelRequest, LoadModelResult, ModelInfo, PathResult, ReleaseResult, SaveModelRequest } from "./models.ts";
+import { EvaluateEvent, EvaluateRequest, EvaluateResult, TrainEvent, TrainRequest, TrainResult } from "./train.ts";
 
 /**
  * The op table: the typed contract of every runtime operation. Each entry names the op's
@@ -74,6 +77,15 @@ export const OPS = {
   ping: { request: Empty, result: z.object({}) },
   echo: { request: EchoRequest, result: EchoResult },
   diagnose: { request: DiagnoseRequest, event: DiagnoseEvent, result: DiagnoseResult },
+  "model.load": { request: LoadModelRequest, result: LoadModelResult },
+  "model.info": { request: HandleRequest, result: ModelInfo },
+  "model.save": { request: SaveModelRequest, result: PathResult },
+  "model.create": { request: CreateModelRequest, result: CreateModelResult },
+  release: { request: HandleRequest, result: ReleaseResult },
+  "data.load": { request: DataLoadRequest, result: DataLoadResult },
+  "data.synthetic": { request: SyntheticRequest, result: SyntheticResult },
+  train: { request: TrainRequest, event: TrainEvent, result: TrainResult },
+  evaluate: { request: EvaluateRequest, event: EvaluateEvent, result: EvaluateResult },
 } as const;
 
 export type OpName = keyof typeof OPS;

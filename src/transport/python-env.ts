@@ -21,7 +21,8 @@ export function runtimePython(): string {
 /** Environment for a runtime process: our sources first on PYTHONPATH. */
 export function runtimeEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   const path = [PY_RUNTIME_DIR, process.env.PYTHONPATH].filter(Boolean).join(":");
-  return { ...process.env, PYTHONPATH: path, PYTHONUNBUFFERED: "1", ...extra };
+  // transformers draws tqdm bars on stderr for every load/save; ours are the ones users see.
+  return { ...process.env, PYTHONPATH: path, PYTHONUNBUFFERED: "1", HF_HUB_DISABLE_PROGRESS_BARS: "1", TRANSFORMERS_VERBOSITY: "error", ...extra };
 }
 
 export interface SetupOptions {

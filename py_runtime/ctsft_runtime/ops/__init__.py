@@ -3,8 +3,8 @@
 Op modules import torch lazily (inside handlers) so `hello` and heartbeats answer at once.
 """
 
-from . import system
+from . import data, evaluate, models, system, train
 from .context import OpContext, Reply
 from .registry import OPS, OpSpec, op
 
-__all__ = ["OPS", "OpContext", "OpSpec", "Reply", "op", "system"]
+__all__ = ["OPS", "OpContext", "OpSpec", "Reply", "data", "evaluate", "models", "op", "system", "train"]

@@ -8,6 +8,7 @@ import logging
 import threading
 import traceback
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -15,13 +16,13 @@ import zmq
 
 from ..errors import BadRequest, Cancelled, CtsftError, NotFound, OutOfMemory, VersionMismatch
 from ..ops import OPS
+from ..ops.state import RuntimeState
 from ..ops.system import hello_body
 from ..protocol import PROTOCOL_VERSION, Header, WireTensor, decode_frames, encode_frames
 from .control import Control
 from .curve import CurveConfig
 from .endpoints import Endpoints
 from .heartbeat import start_heartbeat
-from .state import RuntimeState
 
 log = logging.getLogger("ctsft_runtime")
 
@@ -71,11 +72,12 @@ class Server:
         curve: CurveConfig | None = None,
         parent_pid: int | None = None,
         device: str = "auto",
+        path_root: Path | None = None,
     ):
         self.endpoints = endpoints
         self.zctx = zmq.Context()
         self.stopping = threading.Event()
-        self.state = RuntimeState(device=device)
+        self.state = RuntimeState(device=device, path_root=path_root)
         self.auth = curve.start_authenticator(self.zctx) if curve else None
 
         def bind(addr: str) -> zmq.Socket:

@@ -1,0 +1,108 @@
+"""Load a Hugging Face causal LM (local directory, GGUF file, or cached hub id) with its
+tokenizer, head map and task config."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import BadRequest
+from ..heads import HeadMap, build_head_map
+from .devices import dtype_name, resolve_device, resolve_dtype
+from .task import TaskConfig
+
+
+@dataclass
+class LoadedModel:
+    """A model held by the runtime: weights, tokenizer, head map, and the task it knows."""
+
+    model: Any  # transformers.PreTrainedModel
+    tokenizer: Any  # transformers.PreTrainedTokenizerFast
+    head_map: HeadMap
+    source: str
+    task: TaskConfig | None = None
+    load_seconds: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def info(self) -> dict[str, Any]:
+        hm = self.head_map
+        params = sum(p.numel() for p in self.model.parameters())
+        return {
+            "source": self.source,
+            "family": hm.family,
+            "layers": hm.n_layers,
+            "heads": hm.n_heads,
+            "kvHeads": hm.n_kv_heads,
+            "headDim": hm.head_dim,
+            "dModel": hm.d_model,
+            "vocabSize": int(self.model.get_input_embeddings().weight.shape[0]),
+            "params": params,
+            "device": str(self.device),
+            "dtype": dtype_name(next(self.model.parameters()).dtype),
+            "task": None
+            if self.task is None
+            else {"template": self.task.template, "verbalizer": self.task.verbalizer, "labels": self.task.label_names},
+            "loadSeconds": self.load_seconds,
+        }
+
+
+def load_model(
+    source: str,
+    *,
+    dtype: str = "auto",
+    device: str = "auto",
+    trust_remote_code: bool = False,
+    allow_download: bool = False,
+) -> LoadedModel:
+    """`source`: a checkpoint directory, a `.gguf` file, or a hub id already in the local
+    cache (downloads only with `allow_download`, since most of our hosts have no hub)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    dev = resolve_device(device)
+    dt = resolve_dtype(dtype, dev)
+    started = time.perf_counter()
+    path = Path(source).expanduser()
+    if path.suffix == ".gguf" or (path.is_dir() and not (path / "config.json").exists() and any(path.glob("*.gguf"))):
+        from .gguf import load_gguf
+
+        model, tokenizer = load_gguf(path, dt, dev)
+        task = None
+    else:
+        local = path.is_dir()
+        if not local and (path.exists() or source.startswith((".", "/", "~"))):
+            raise BadRequest(f"model path {source!r} is not a checkpoint directory", path="source")
+        if local and not (path / "config.json").is_file():
+            raise BadRequest(f"{source!r} has no config.json: not a Hugging Face checkpoint directory", path="source")
+        where = str(path) if local else source
+        kwargs = {"trust_remote_code": trust_remote_code, "local_files_only": local or not allow_download}
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(where, **kwargs)
+            model = AutoModelForCausalLM.from_pretrained(where, dtype=dt, **kwargs)
+        except OSError as e:
+            if local:
+                raise BadRequest(f"could not load {source!r}: {e}", path="source") from None
+            raise BadRequest(
+                f"model {source!r} is not a local directory and could not be resolved in the local Hugging Face "
+                "cache; downloads are off (pass allowDownload to permit them, or give a checkpoint directory)",
+                path="source",
+                detail=str(e),
+            ) from None
+        except ValueError as e:
+            # transformers raises ValueError for architectures that need remote code or are unknown.
+            raise BadRequest(f"could not load {source!r}: {e}", path="source") from None
+        task = TaskConfig.read(path) if local else None
+    model.to(dev)
+    model.eval()
+    if tokenizer.pad_token_id is None:
+        # Causal LMs often ship without a pad token; pads are masked and never read.
+        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+    head_map = build_head_map(model)
+    return LoadedModel(model, tokenizer, head_map, str(source), task, time.perf_counter() - started)

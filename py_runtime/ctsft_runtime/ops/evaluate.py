@@ -1,0 +1,55 @@
+"""The `evaluate` op: accuracy, macro-F1, per-class counts and confusion on several datasets."""
+
+from __future__ import annotations
+
+import msgspec
+
+from ..errors import BadRequest
+from .common import DataRef, prompt_for, resolve_data
+from .context import OpContext, Reply
+from .registry import op
+
+
+class EvaluateBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
+    model: str
+    data: list[DataRef]
+    template: str | None = None
+    verbalizer: dict[str, str] | None = None
+    batch_size: int = 64
+    max_length: int = 128
+    predictions: bool = False
+
+
+@op("evaluate", EvaluateBody)
+def evaluate(ctx: OpContext, body: EvaluateBody) -> Reply:
+    from ..evaluation import classification_report, predict
+    from ..models import label_token_ids
+
+    if not body.data:
+        raise BadRequest("data is empty: give at least one dataset", path="data")
+    lm = ctx.state.get(ctx.state.models, "model", body.model, "model")
+    fmt = prompt_for(lm, body.template, body.verbalizer)
+    results = []
+    for i, ref in enumerate(body.data):
+        ds = resolve_data(ctx.state, ref, f"data.{i}", lm.task.label_names if lm.task else None)
+        token_ids = label_token_ids(lm.tokenizer, fmt, ds.label_names)
+        preds, logits = predict(
+            lm.model,
+            lm.tokenizer,
+            ds,
+            fmt,
+            token_ids,
+            batch_size=body.batch_size,
+            max_length=body.max_length,
+            check=ctx.check_cancelled,
+        )
+        report = classification_report(ds.labels, preds, ds.label_names)
+        report.update({"dataset": ds.source, "labels": ds.label_names})
+        if body.predictions:
+            report["predictions"] = [
+                {"index": j, "gold": ds.labels[j], "pred": preds[j], "logits": logits[j].tolist()}
+                for j in range(len(ds))
+            ]
+        results.append(report)
+        ctx.emit({"type": "dataset", "index": i, "dataset": ds.source, "accuracy": report["accuracy"]})
+    return Reply({"results": results})

@@ -1,0 +1,112 @@
+"""Model ops: load, describe, save, create from scratch, release."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import msgspec
+
+from ..errors import BadRequest
+from .context import OpContext, Reply
+from .registry import op
+
+
+class LoadBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
+    source: str
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    device: str | None = None  # default: the runtime's device
+    trust_remote_code: bool = False
+    allow_download: bool = False
+
+
+class HandleBody(msgspec.Struct, forbid_unknown_fields=True):
+    handle: str
+
+
+class SaveBody(msgspec.Struct, forbid_unknown_fields=True):
+    handle: str
+    out: str
+
+
+class CreateBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
+    family: str
+    layers: int
+    heads: int
+    d_model: int
+    corpus: list[str]
+    out: str
+    vocab: int = 2000
+    kv_heads: int | None = None
+    d_ff: int | None = None
+    seed: int = 0
+    text_column: str | None = None
+
+
+@op("model.load", LoadBody)
+def load(ctx: OpContext, body: LoadBody) -> Reply:
+    from ..models import load_model
+
+    source = body.source
+    if Path(source).expanduser().exists() or source.startswith((".", "/", "~")):
+        source = str(ctx.state.check_path(source, "source", must_exist=True))
+    lm = load_model(
+        source,
+        dtype=body.dtype,
+        device=body.device or ctx.state.device,
+        trust_remote_code=body.trust_remote_code,
+        allow_download=body.allow_download,
+    )
+    handle = ctx.state.add(ctx.state.models, "m", lm)
+    return Reply({"handle": handle, "info": lm.info()})
+
+
+@op("model.info", HandleBody)
+def info(ctx: OpContext, body: HandleBody) -> Reply:
+    return Reply(ctx.state.get(ctx.state.models, "model", body.handle, "handle").info())
+
+
+@op("model.save", SaveBody)
+def save(ctx: OpContext, body: SaveBody) -> Reply:
+    from ..models.saving import save_checkpoint
+
+    lm = ctx.state.get(ctx.state.models, "model", body.handle, "handle")
+    out = save_checkpoint(lm, ctx.state.check_path(body.out, "out"))
+    return Reply({"path": str(out)})
+
+
+@op("model.create", CreateBody)
+def create(ctx: OpContext, body: CreateBody) -> Reply:
+    """A real HF checkpoint from scratch: the family's config, random weights, and a BPE
+    tokenizer trained on the corpus (plain text lines, or the text column of labeled files)."""
+    from ..data import load_labeled
+    from ..models.new_model import build_checkpoint
+
+    if not body.corpus:
+        raise BadRequest("corpus is empty: give at least one text or labeled data file", path="corpus")
+    texts: list[str] = []
+    for i, raw in enumerate(body.corpus):
+        path = ctx.state.check_path(raw, f"corpus.{i}", must_exist=True)
+        if path.suffix in (".txt", ".text", ""):
+            texts.extend(line for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
+        else:
+            texts.extend(load_labeled(path, text_column=body.text_column).texts)
+    result = build_checkpoint(
+        body.family,
+        layers=body.layers,
+        heads=body.heads,
+        kv_heads=body.kv_heads,
+        d_model=body.d_model,
+        texts=texts,
+        vocab_size=body.vocab,
+        out_dir=ctx.state.check_path(body.out, "out"),
+        seed=body.seed,
+        d_ff=body.d_ff,
+    )
+    return Reply(result)
+
+
+@op("release", HandleBody)
+def release(ctx: OpContext, body: HandleBody) -> Reply:
+    """Free a model or dataset handle (idempotent: releasing twice is not an error)."""
+    return Reply({"released": ctx.state.release(body.handle)})

@@ -1,0 +1,49 @@
+"""What lives in the runtime between calls: models and datasets behind handles, the default
+device, and the directory that wire paths must stay inside (remote mode)."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import BadRequest, NotFound
+
+
+@dataclass
+class RuntimeState:
+    device: str = "auto"
+    # Remote mode confines every path a client names to this directory; local modes trust the
+    # caller (it is the same user on the same machine).
+    path_root: Path | None = None
+    models: dict[str, Any] = field(default_factory=dict)
+    datasets: dict[str, Any] = field(default_factory=dict)
+    _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+
+    def add(self, table: dict[str, Any], prefix: str, value: Any) -> str:
+        handle = f"{prefix}{next(self._ids)}"
+        table[handle] = value
+        return handle
+
+    def get(self, table: dict[str, Any], kind: str, handle: str, path: str) -> Any:
+        if handle not in table:
+            known = ", ".join(sorted(table)) or "none"
+            raise NotFound(f"no {kind} with handle {handle!r} (loaded: {known})", path=path)
+        return table[handle]
+
+    def release(self, handle: str) -> bool:
+        return self.models.pop(handle, None) is not None or self.datasets.pop(handle, None) is not None
+
+    def check_path(self, raw: str, field_path: str, *, must_exist: bool = False) -> Path:
+        """Resolve a path received over the wire; refuse NULs and, in remote mode, escapes."""
+        if not raw or "\x00" in raw:
+            raise BadRequest("path is empty or contains NUL", path=field_path)
+        p = Path(raw).expanduser()
+        if self.path_root is not None:
+            p = (self.path_root / p).resolve()
+            if not p.is_relative_to(self.path_root):
+                raise BadRequest(f"path {raw!r} is outside the runtime's root {self.path_root}", path=field_path)
+        if must_exist and not p.exists():
+            raise BadRequest(f"{raw!r} does not exist", path=field_path)
+        return p

@@ -1,0 +1,60 @@
+import { z } from "zod";
+
+const DataOptions = {
+  /** Column holding the text (default: text, sentence or content). */
+  textColumn: z.string().optional(),
+  /** Column holding the label (default: label, labels or category). */
+  labelColumn: z.string().optional(),
+  /** The label set and its order (default: read from the data, sorted). */
+  labels: z.array(z.string()).min(1).optional(),
+  format: z.enum(["csv", "tsv", "jsonl"]).optional(),
+  /** Keep the first N rows. */
+  limit: z.number().int().positive().optional(),
+  /** Seeded label-balanced subsample: this many examples of each class. */
+  perClass: z.number().int().positive().optional(),
+  /** Seed of `perClass` subsampling. */
+  seed: z.number().int().default(0),
+};
+
+/** A dataset: a loaded handle, a CSV/TSV/JSONL file, or a NusaX-Senti language split. */
+export const DataRef = z.union([
+  z.object({ handle: z.string(), ...DataOptions }).strict(),
+  z.object({ path: z.string().min(1), ...DataOptions }).strict(),
+  z
+    .object({
+      nusax: z.object({ lang: z.string(), split: z.enum(["train", "valid", "test"]).default("train"), dir: z.string().optional() }).strict(),
+      ...DataOptions,
+    })
+    .strict(),
+]);
+export type DataRef = z.input<typeof DataRef>;
+
+/** Size, labels and class counts of a dataset. */
+export const DatasetInfo = z.object({
+  n: z.number().int(),
+  labels: z.array(z.string()),
+  classCounts: z.record(z.string(), z.number().int()),
+  source: z.string(),
+});
+export type DatasetInfo = z.infer<typeof DatasetInfo>;
+
+export const DataLoadRequest = z.object({ data: DataRef }).strict();
+export const DataLoadResult = z.object({ handle: z.string(), info: DatasetInfo });
+
+/** The synthetic multilingual task: a source language and targets at chosen distances. */
+export const SyntheticRequest = z
+  .object({
+    out: z.string().min(1),
+    seed: z.number().int().default(0),
+    /** Language name -> distance from the source in [0, 1] (share of vocabulary replaced, affixes, word order). */
+    languages: z.record(z.string(), z.number().min(0).max(1)).optional(),
+    nTrain: z.number().int().positive().default(300),
+    nValid: z.number().int().positive().default(100),
+    nTest: z.number().int().positive().default(300),
+  })
+  .strict();
+export const SyntheticResult = z.object({
+  dir: z.string(),
+  files: z.record(z.string(), z.record(z.string(), z.string())),
+  labels: z.array(z.string()),
+});

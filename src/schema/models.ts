@@ -1,0 +1,61 @@
+import { z } from "zod";
+
+/** What the runtime knows about a loaded model. */
+export const ModelInfo = z.object({
+  source: z.string(),
+  family: z.string(),
+  layers: z.number().int(),
+  heads: z.number().int(),
+  kvHeads: z.number().int(),
+  headDim: z.number().int(),
+  dModel: z.number().int(),
+  vocabSize: z.number().int(),
+  params: z.number().int(),
+  device: z.string(),
+  dtype: z.enum(["float32", "bfloat16", "float16"]),
+  /** The task the checkpoint was trained for (template, verbalizer, labels), if recorded. */
+  task: z.object({ template: z.string(), verbalizer: z.record(z.string(), z.string()).nullable(), labels: z.array(z.string()) }).nullable(),
+  loadSeconds: z.number(),
+});
+export type ModelInfo = z.infer<typeof ModelInfo>;
+
+export const LoadModelRequest = z
+  .object({
+    /** A checkpoint directory, a `.gguf` file, or a hub id present in the local cache. */
+    source: z.string().min(1),
+    dtype: z.enum(["auto", "float32", "bfloat16", "float16"]).default("auto"),
+    /** Default: the runtime's device. */
+    device: z.string().optional(),
+    /** Off by default: running code shipped with a checkpoint is a security decision. */
+    trustRemoteCode: z.boolean().default(false),
+    /** Let transformers download from the hub (off: most hosts have no hub access). */
+    allowDownload: z.boolean().default(false),
+  })
+  .strict();
+export const LoadModelResult = z.object({ handle: z.string(), info: ModelInfo });
+
+export const HandleRequest = z.object({ handle: z.string() }).strict();
+export const SaveModelRequest = z.object({ handle: z.string(), out: z.string().min(1) }).strict();
+export const PathResult = z.object({ path: z.string() });
+export const ReleaseResult = z.object({ released: z.boolean() });
+
+/** Model families ctsft knows the attention layout of. */
+export const Family = z.enum(["gpt2", "llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gpt_neox", "phi3", "opt", "bloom"]);
+
+export const CreateModelRequest = z
+  .object({
+    family: Family,
+    layers: z.number().int().positive(),
+    heads: z.number().int().positive(),
+    kvHeads: z.number().int().positive().optional(),
+    dModel: z.number().int().positive(),
+    dFf: z.number().int().positive().optional(),
+    /** Text files (one text per line) or labeled data files (their text column). */
+    corpus: z.array(z.string()).min(1),
+    textColumn: z.string().optional(),
+    vocab: z.number().int().positive().default(2000),
+    out: z.string().min(1),
+    seed: z.number().int().default(0),
+  })
+  .strict();
+export const CreateModelResult = z.looseObject({ path: z.string(), family: z.string(), params: z.number().int() });
