@@ -41,6 +41,7 @@ class CreateBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
     d_ff: int | None = None
     seed: int = 0
     text_column: str | None = None
+    overwrite: bool = False
 
 
 @op("model.load", LoadBody)
@@ -80,7 +81,7 @@ def create(ctx: OpContext, body: CreateBody) -> Reply:
     """A real HF checkpoint from scratch: the family's config, random weights, and a BPE
     tokenizer trained on the corpus (plain text lines, or the text column of labeled files)."""
     from ..data import load_labeled
-    from ..models.new_model import build_checkpoint
+    from ..models.new_model import build_checkpoint, label_words
 
     if not body.corpus:
         raise BadRequest("corpus is empty: give at least one text or labeled data file", path="corpus")
@@ -90,7 +91,9 @@ def create(ctx: OpContext, body: CreateBody) -> Reply:
         if path.suffix in (".txt", ".text", ""):
             texts.extend(line for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
         else:
-            texts.extend(load_labeled(path, text_column=body.text_column).texts)
+            labeled = load_labeled(path, text_column=body.text_column)
+            texts.extend(labeled.texts)
+            texts.extend(label_words(labeled.label_names))
     result = build_checkpoint(
         body.family,
         layers=body.layers,
@@ -102,6 +105,7 @@ def create(ctx: OpContext, body: CreateBody) -> Reply:
         out_dir=ctx.state.check_path(body.out, "out"),
         seed=body.seed,
         d_ff=body.d_ff,
+        overwrite=body.overwrite,
     )
     return Reply(result)
 
