@@ -3,7 +3,7 @@ import { Runtime } from "../api/runtime.ts";
 import { Family } from "../schema/models.ts";
 import { need, num, parse } from "./args.ts";
 
-const USAGE = "ctsft new-model --family F --layers L --heads H [--kv-heads K] --d-model D --corpus FILE... --vocab N --out DIR [--seed S] [--json]";
+const USAGE = "ctsft new-model --family F --layers L --heads H [--kv-heads K] --d-model D --corpus FILE... --vocab N --out DIR [--seed S] [--overwrite] [--json]";
 
 /** `ctsft new-model`: a real HF checkpoint from scratch, loadable by plain from_pretrained. */
 export async function newModel(argv: string[]): Promise<number> {
@@ -20,6 +20,7 @@ export async function newModel(argv: string[]): Promise<number> {
       vocab: { type: "string" },
       out: { type: "string" },
       seed: { type: "string" },
+      overwrite: { type: "boolean", default: false },
       json: { type: "boolean", default: false },
     },
     USAGE,
@@ -37,6 +38,7 @@ export async function newModel(argv: string[]): Promise<number> {
     vocab: num(values.vocab, "--vocab", 2000),
     out: resolve(need(values.out, "--out", USAGE)),
     seed: num(values.seed, "--seed", 0),
+    overwrite: values.overwrite,
   });
   process.stdout.write(values.json ? `${JSON.stringify(result)}\n` : `wrote ${result.family} checkpoint (${result.params} parameters) to ${result.path}\n`);
   return 0;

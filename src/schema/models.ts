@@ -56,6 +56,18 @@ export const CreateModelRequest = z
     vocab: z.number().int().positive().default(2000),
     out: z.string().min(1),
     seed: z.number().int().default(0),
+    /** Replace an existing non-empty `out` directory (refused otherwise: it may hold a real model). */
+    overwrite: z.boolean().default(false),
   })
   .strict();
-export const CreateModelResult = z.looseObject({ path: z.string(), family: z.string(), params: z.number().int() });
+export const CreateModelResult = z.looseObject({
+  path: z.string(),
+  family: z.string(),
+  params: z.number().int(),
+  vocabSize: z.number().int(),
+  layers: z.number().int(),
+  heads: z.number().int(),
+  kvHeads: z.number().int(),
+  headDim: z.number().int(),
+  dModel: z.number().int(),
+});

@@ -107,7 +107,12 @@ def create(ctx: OpContext, body: CreateBody) -> Reply:
         d_ff=body.d_ff,
         overwrite=body.overwrite,
     )
-    return Reply(result)
+    return Reply({_camel(k): v for k, v in result.items()})
+
+
+def _camel(key: str) -> str:
+    head, *rest = key.split("_")
+    return head + "".join(w.title() for w in rest)
 
 
 @op("release", HandleBody)
