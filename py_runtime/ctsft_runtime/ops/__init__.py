@@ -3,8 +3,21 @@
 Op modules import torch lazily (inside handlers) so `hello` and heartbeats answer at once.
 """
 
-from . import data, evaluate, models, system, train
+from . import circuits, data, evaluate, models, scoring, system, train
 from .context import OpContext, Reply
 from .registry import OPS, OpSpec, op
 
-__all__ = ["OPS", "OpContext", "OpSpec", "Reply", "data", "evaluate", "models", "op", "system", "train"]
+__all__ = [
+    "OPS",
+    "OpContext",
+    "OpSpec",
+    "Reply",
+    "circuits",
+    "data",
+    "evaluate",
+    "models",
+    "op",
+    "scoring",
+    "system",
+    "train",
+]

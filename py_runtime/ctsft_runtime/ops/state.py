@@ -19,6 +19,7 @@ class RuntimeState:
     path_root: Path | None = None
     models: dict[str, Any] = field(default_factory=dict)
     datasets: dict[str, Any] = field(default_factory=dict)
+    baselines: dict[str, Any] = field(default_factory=dict)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     def add(self, table: dict[str, Any], prefix: str, value: Any) -> str:
@@ -33,7 +34,7 @@ class RuntimeState:
         return table[handle]
 
     def release(self, handle: str) -> bool:
-        return self.models.pop(handle, None) is not None or self.datasets.pop(handle, None) is not None
+        return any(table.pop(handle, None) is not None for table in (self.models, self.datasets, self.baselines))
 
     def check_path(self, raw: str, field_path: str, *, must_exist: bool = False) -> Path:
         """Resolve a path received over the wire; refuse NULs and, in remote mode, escapes."""
