@@ -7,6 +7,7 @@ import { Connection, type CurveKeys, type HeartbeatOptions, launchEmbedded, laun
 import { Data, type DataInput, dataRef } from "./data.ts";
 import { type HandleLike, idOf } from "./handles.ts";
 import { Models } from "./models.ts";
+import { Circuits, Scoring } from "./scoring.ts";
 import { parse, type Reply, RunStream } from "./stream.ts";
 
 /** {@link Runtime.train} request: the `train` op's, with handles accepted for model and data. */
@@ -60,6 +61,10 @@ export class Runtime implements AsyncDisposable {
   readonly models: Models = new Models(this);
   /** Load datasets; write the synthetic task. */
   readonly data: Data = new Data(this);
+  /** The mean baseline and head relevance scores. */
+  readonly scoring: Scoring = new Scoring(this);
+  /** Circuit selection. */
+  readonly circuits: Circuits = new Circuits(this);
 
   private constructor(
     /** How this runtime was started. */

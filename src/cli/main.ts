@@ -1,7 +1,9 @@
 import { CtsftError } from "../errors.ts";
+import { circuit } from "./circuit.ts";
 import { doctor } from "./doctor.ts";
 import { evaluate } from "./evaluate.ts";
 import { newModel } from "./new-model.ts";
+import { score } from "./score.ts";
 import { train } from "./train.ts";
 import { keys } from "./keys.ts";
 import { serve } from "./serve.ts";
@@ -17,6 +19,8 @@ const COMMANDS: Record<string, { run: Command; help: string }> = {
   "new-model": { run: newModel, help: "build a real HF checkpoint from scratch (family, size, BPE tokenizer on a corpus)" },
   train: { run: train, help: "fine-tune a checkpoint on labeled data and save it [--json]" },
   evaluate: { run: evaluate, help: "accuracy and macro-F1 of a checkpoint on datasets [--json]" },
+  score: { run: score, help: "relevance of every attention head on a discovery set → scores.json" },
+  circuit: { run: circuit, help: "select a circuit from scores.json (--top-k | --budget | --threshold) → circuit.json" },
 };
 
 function usage(): string {

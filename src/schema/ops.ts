@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { DataLoadRequest, DataLoadResult, SyntheticRequest, SyntheticResult } from "./data.ts";
 import { CreateModelRequest, CreateModelResult, HandleRequest, LoadModelRequest, LoadModelResult, ModelInfo, PathResult, ReleaseResult, SaveModelRequest } from "./models.ts";
+import { BaselineRequest, BaselineResult, Circuit, ScoreEvent, ScoreRequest, ScoresFile, SelectRequest } from "./scoring.ts";
 import { EvaluateEvent, EvaluateRequest, EvaluateResult, TrainEvent, TrainRequest, TrainResult } from "./train.ts";
 
 /**
@@ -86,6 +87,9 @@ export const OPS = {
   "data.synthetic": { request: SyntheticRequest, result: SyntheticResult },
   train: { request: TrainRequest, event: TrainEvent, result: TrainResult },
   evaluate: { request: EvaluateRequest, event: EvaluateEvent, result: EvaluateResult },
+  baseline: { request: BaselineRequest, event: ScoreEvent, result: BaselineResult },
+  score: { request: ScoreRequest, event: ScoreEvent, result: ScoresFile },
+  "circuit.select": { request: SelectRequest, result: Circuit },
 } as const;
 
 export type OpName = keyof typeof OPS;

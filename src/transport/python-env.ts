@@ -124,22 +124,41 @@ function run(cmd: string, args: string[], log: (l: string) => void): Promise<voi
   });
 }
 
-// Cross-process lock: mkdir is atomic. A lock older than 20 minutes is a crashed setup's.
+// Cross-process lock: mkdir is atomic; the holder's pid inside lets a later setup take over
+// a lock whose holder died (a killed `npm test`), instead of waiting on it.
 async function lock(dir: string, log: (l: string) => void): Promise<() => void> {
   let announced = false;
   for (;;) {
     try {
       mkdirSync(dir);
+      writeFileSync(join(dir, "pid"), String(process.pid));
       return () => rmSync(dir, { recursive: true, force: true });
     } catch {
-      try {
-        if (Date.now() - statSync(dir).mtimeMs > 20 * 60_000) rmSync(dir, { recursive: true, force: true });
-      } catch {
-        /* gone meanwhile */
+      if (holderGone(dir)) {
+        rmSync(dir, { recursive: true, force: true });
+        continue;
       }
       if (!announced) log("waiting for another setup to finish");
       announced = true;
       await new Promise((r) => setTimeout(r, 500));
     }
+  }
+}
+
+function holderGone(dir: string): boolean {
+  const pid = Number(readOr(join(dir, "pid")));
+  if (!pid) {
+    // Just created (pid not written yet), or written by a crashed process long ago.
+    try {
+      return Date.now() - statSync(dir).mtimeMs > 60_000;
+    } catch {
+      return true;
+    }
+  }
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "ESRCH";
   }
 }

@@ -1,0 +1,104 @@
+import { z } from "zod";
+import { DataRef } from "./data.ts";
+
+/** Relevance scorers: `cdt` (directional contextual decomposition), `ablation` (exact
+ * mean-ablation effect), `attribution` (first order), `cdt-unsigned` (‖rel‖/‖irrel‖). */
+export const ScoreMethod = z.enum(["cdt", "ablation", "attribution", "cdt-unsigned"]);
+export type ScoreMethod = z.infer<typeof ScoreMethod>;
+
+const Head = z.tuple([z.number().int().min(0), z.number().int().min(0)]);
+
+const Discovery = {
+  model: z.string(),
+  /** The discovery set: label-balanced (use `perClass`), every class present. */
+  data: DataRef,
+  template: z.string().optional(),
+  verbalizer: z.record(z.string(), z.string()).optional(),
+  batchSize: z.number().int().positive().default(32),
+  maxLength: z.number().int().min(8).default(128),
+};
+
+export const BaselineRequest = z.object(Discovery).strict();
+export const BaselineResult = z.object({ handle: z.string(), n: z.number().int(), classCounts: z.record(z.string(), z.number().int()) });
+
+export const ScoreRequest = z
+  .object({
+    ...Discovery,
+    method: ScoreMethod.default("cdt"),
+    /** A handle from `baseline` (computed on this model); default: computed from `data`. */
+    baseline: z.string().optional(),
+    /** Score only these `[layer, head]` pairs (default: all). */
+    heads: z.array(Head).min(1).optional(),
+    /** Source heads decomposed together (cdt). */
+    chunk: z.number().int().positive().default(16),
+    /** Also write the scores file here (atomic). */
+    out: z.string().optional(),
+  })
+  .strict();
+
+export const ScoreEvent = z.object({ type: z.literal("progress"), phase: z.enum(["baseline", "scoring"]), done: z.number().int(), total: z.number().int() });
+
+const Grid = z.array(z.array(z.number().nullable()));
+const ModelRecord = z.object({
+  source: z.string(),
+  family: z.string(),
+  layers: z.number().int(),
+  heads: z.number().int(),
+  kvHeads: z.number().int(),
+  headDim: z.number().int(),
+  dModel: z.number().int(),
+  fingerprint: z.object({ config: z.string(), weights: z.string() }),
+  params: z.object({ total: z.number().int(), norms: z.number().int(), perHead: z.array(z.array(z.number().int())) }),
+});
+const Stamp = { version: z.number().int(), ctsftRuntime: z.string(), created: z.string() };
+
+/** The scores file (`kind: "scores"`): R per head (null = not scored), per class, and the model. */
+export const ScoresFile = z.object({
+  kind: z.literal("scores"),
+  ...Stamp,
+  method: ScoreMethod,
+  settings: z.record(z.string(), z.unknown()),
+  n: z.number().int(),
+  labels: z.array(z.string()),
+  dataset: z.string(),
+  seconds: z.number(),
+  scores: Grid,
+  perClass: z.array(Grid),
+  model: ModelRecord,
+  path: z.string().optional(),
+});
+export type ScoresFile = z.infer<typeof ScoresFile>;
+
+export const CircuitStrategy = z.enum(["circuit", "low", "random", "explicit"]);
+
+export const SelectRequest = z
+  .object({
+    /** Path of a scores file. */
+    scores: z.string().min(1),
+    strategy: CircuitStrategy.default("circuit"),
+    topK: z.number().int().positive().optional(),
+    /** Fraction of the model's parameters that the heads plus all norms may touch. */
+    budget: z.number().positive().max(1).optional(),
+    threshold: z.number().optional(),
+    /** Heads for `explicit`. */
+    heads: z.array(Head).optional(),
+    seed: z.number().int().default(0),
+    out: z.string().optional(),
+  })
+  .strict();
+
+/** A circuit artifact (`kind: "circuit"`): the selected heads and everything about how. */
+export const Circuit = z.object({
+  kind: z.literal("circuit"),
+  ...Stamp,
+  heads: z.array(Head),
+  strategy: CircuitStrategy,
+  rule: z.object({ topK: z.number().optional(), budget: z.number().optional(), threshold: z.number().optional() }),
+  seed: z.number().int(),
+  scorer: z.object({ method: ScoreMethod, settings: z.record(z.string(), z.unknown()), n: z.number().int(), labels: z.array(z.string()), dataset: z.string() }),
+  scores: Grid,
+  params: z.object({ heads: z.number().int(), norms: z.number().int(), trainable: z.number().int(), total: z.number().int(), fraction: z.number() }),
+  model: ModelRecord,
+  path: z.string().optional(),
+});
+export type Circuit = z.infer<typeof Circuit>;
