@@ -85,6 +85,8 @@ export const EvaluateRequest = z
     maxLength: z.number().int().min(8).default(128),
     /** Include per-example predictions and class logits. */
     predictions: z.boolean().default(false),
+    /** Mean-ablate these heads (z := μ of the `baseline` handle) while evaluating: circuit faithfulness. */
+    ablate: z.object({ heads: z.array(z.tuple([z.number().int().min(0), z.number().int().min(0)])).min(1), baseline: z.string() }).strict().optional(),
   })
   .strict();
 

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
+from typing import Any
+
 import msgspec
 
 from ..errors import BadRequest
 from .common import DataRef, prompt_for, resolve_data
 from .context import OpContext, Reply
 from .registry import op
+
+
+class Ablation(msgspec.Struct, forbid_unknown_fields=True):
+    """Mean-ablate these heads (z := μ from `baseline`) while evaluating: circuit faithfulness."""
+
+    heads: list[tuple[int, int]]
+    baseline: str
 
 
 class EvaluateBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
@@ -18,31 +28,35 @@ class EvaluateBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
     batch_size: int = 64
     max_length: int = 128
     predictions: bool = False
+    ablate: Ablation | None = None
 
 
 @op("evaluate", EvaluateBody)
 def evaluate(ctx: OpContext, body: EvaluateBody) -> Reply:
     from ..evaluation import classification_report, predict
+    from ..heads import head_gates
     from ..models import label_token_ids
 
     if not body.data:
         raise BadRequest("data is empty: give at least one dataset", path="data")
     lm = ctx.state.get(ctx.state.models, "model", body.model, "model")
     fmt = prompt_for(lm, body.template, body.verbalizer)
+    replace = _ablation(ctx, lm, body.model, body.ablate) if body.ablate else None
     results = []
     for i, ref in enumerate(body.data):
         ds = resolve_data(ctx.state, ref, f"data.{i}", lm.task.label_names if lm.task else None)
         token_ids = label_token_ids(lm.tokenizer, fmt, ds.label_names)
-        preds, logits = predict(
-            lm.model,
-            lm.tokenizer,
-            ds,
-            fmt,
-            token_ids,
-            batch_size=body.batch_size,
-            max_length=body.max_length,
-            check=ctx.check_cancelled,
-        )
+        with head_gates(lm.head_map, replace=replace) if replace else contextlib.nullcontext():
+            preds, logits = predict(
+                lm.model,
+                lm.tokenizer,
+                ds,
+                fmt,
+                token_ids,
+                batch_size=body.batch_size,
+                max_length=body.max_length,
+                check=ctx.check_cancelled,
+            )
         report = classification_report(ds.labels, preds, ds.label_names)
         report.update({"dataset": ds.source, "labels": ds.label_names})
         if body.predictions:
@@ -53,3 +67,17 @@ def evaluate(ctx: OpContext, body: EvaluateBody) -> Reply:
         results.append(report)
         ctx.emit({"type": "dataset", "index": i, "dataset": ds.source, "accuracy": report["accuracy"]})
     return Reply({"results": results})
+
+
+def _ablation(ctx: OpContext, lm: Any, model: str, ablate: Ablation) -> dict[int, dict[int, Any]]:
+    b = ctx.state.get(ctx.state.baselines, "baseline", ablate.baseline, "ablate.baseline")
+    if b.model != model:
+        raise BadRequest(
+            f"baseline {ablate.baseline} was computed on model {b.model}, not {model}", path="ablate.baseline"
+        )
+    replace: dict[int, dict[int, Any]] = {}
+    for i, (layer, head) in enumerate(ablate.heads):
+        if not (0 <= layer < lm.head_map.n_layers and 0 <= head < lm.head_map.n_heads):
+            raise BadRequest(f"head ({layer}, {head}) is outside the model", path=f"ablate.heads.{i}")
+        replace.setdefault(layer, {})[head] = b.mu[layer, head].to(lm.device)
+    return replace

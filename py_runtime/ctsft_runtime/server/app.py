@@ -135,13 +135,14 @@ class Server:
 
     # -- the compute loop --------------------------------------------------------------
     def serve_forever(self) -> None:
-        poller = zmq.Poller()
-        poller.register(self.main, zmq.POLLIN)
+        # One blocking receive with a timeout, rather than poll() and then receive.
+        self.main.setsockopt(zmq.RCVTIMEO, 100)
         try:
             while not self.stopping.is_set():
-                if not poller.poll(100):
+                try:
+                    frames = self.main.recv_multipart(copy=False)
+                except zmq.Again:
                     continue
-                frames = self.main.recv_multipart(copy=False)
                 identity = frames[0].bytes
                 self._handle(identity, [f.buffer for f in frames[1:]])
         finally:

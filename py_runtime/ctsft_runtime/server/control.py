@@ -45,7 +45,9 @@ class Control:
     def begin(self, request_id: str, op: str) -> threading.Event:
         with self.lock:
             self.current = (request_id, op, time.monotonic())
-            self.current_cancel = threading.Event()
+            # A fresh Event only when the last one was used: creating one costs a Condition.
+            if self.current_cancel.is_set():
+                self.current_cancel = threading.Event()
             if request_id in self.early_cancels:
                 del self.early_cancels[request_id]
                 self.current_cancel.set()

@@ -75,8 +75,9 @@ describe("kill -9 of the runtime", () => {
         })(),
         RuntimeLostError,
       );
+      // Heartbeat timeout 1.5 s plus one 250 ms tick; the slack absorbs a loaded CI machine.
       const took = Date.now() - killedAt;
-      assert.ok(took < 2500, `took ${took} ms`);
+      assert.ok(took < 4000, `took ${took} ms`);
       await rt.close();
     } finally {
       await stopServer(server);

@@ -1,0 +1,30 @@
+/** A tiny real model and the synthetic task, made by the runtime itself, for benchmarks. */
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { ModelHandle, Runtime } from "../src/index.ts";
+
+export interface TinySetup {
+  dir: string;
+  files: Record<string, Record<string, string>>;
+  model: ModelHandle;
+}
+
+/** Synthetic task + a Llama-family checkpoint built from scratch, loaded and (optionally) trained on the source. */
+export async function tinySetup(rt: Runtime, opts: { layers?: number; heads?: number; dModel?: number; nTrain?: number; train?: boolean } = {}): Promise<TinySetup> {
+  const dir = mkdtempSync(join(tmpdir(), "ctsft-bench-"));
+  const files = (await rt.data.synthetic({ out: join(dir, "data"), nTrain: opts.nTrain ?? 300, nValid: 96, nTest: 192 })).files;
+  const src = files.src as Record<string, string>;
+  const created = await rt.models.create({
+    family: "llama",
+    layers: opts.layers ?? 2,
+    heads: opts.heads ?? 4,
+    dModel: opts.dModel ?? 64,
+    corpus: Object.values(files).map((f) => f.train as string),
+    vocab: 800,
+    out: join(dir, "model"),
+  });
+  const model = await rt.models.load({ source: created.path });
+  if (opts.train ?? true) await rt.train({ model, data: { path: src.train as string }, epochs: 4, lr: 3e-3 }).finalResult();
+  return { dir, files, model };
+}
