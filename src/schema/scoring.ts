@@ -29,6 +29,9 @@ export const ScoreRequest = z
     baseline: z.string().optional(),
     /** Score only these `[layer, head]` pairs (default: all). */
     heads: z.array(Head).min(1).optional(),
+    /** cdt: how attention patterns in later layers split. `decomposed` (CD-T): P_rel =
+     * softmax(q_rel k_relᵀ); `frozen`: the true pattern carries both parts (z_rel = P v_rel). */
+    pattern: z.enum(["decomposed", "frozen"]).default("decomposed"),
     /** Source heads decomposed together (cdt). */
     chunk: z.number().int().positive().default(16),
     /** Also write the scores file here (atomic). */

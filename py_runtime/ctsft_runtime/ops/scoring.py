@@ -36,6 +36,8 @@ class ScoreBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
     batch_size: int = 32
     max_length: int = 128
     chunk: int = 16
+    # cdt only: how later layers' attention patterns split (see scoring/cdt/pairs.py).
+    pattern: Literal["decomposed", "frozen"] = "decomposed"
     out: str | None = None
 
 
@@ -125,6 +127,7 @@ def score(ctx: OpContext, body: ScoreBody) -> Reply:
         chunk=body.chunk,
         check=ctx.check_cancelled,
         progress=progress,
+        settings={"pattern": body.pattern},
     )
     result = score_heads(body.method, sctx)
     settings = {
@@ -132,6 +135,7 @@ def score(ctx: OpContext, body: ScoreBody) -> Reply:
         "maxLength": body.max_length,
         "template": fmt.template,
         "verbalizer": dict(fmt.verbalizer) if fmt.verbalizer else None,
+        **({"pattern": body.pattern} if body.method.startswith("cdt") else {}),
     }
     out: dict[str, Any] = {
         **stamp("scores", SCORES_VERSION),

@@ -16,6 +16,7 @@ def _decomposed(ctx: ScoreContext):
         rel, irrel = decompose_heads(
             ctx.model, ctx.head_map, enc["input_ids"], enc["attention_mask"], enc["last_index"],
             ctx.token_ids, ctx.mu, ctx.sources, chunk=ctx.chunk, check=ctx.check,
+            pattern=ctx.settings.get("pattern", "decomposed"),
         )  # fmt: skip
         yield rel, irrel, gold
 

@@ -158,6 +158,8 @@ class Positions:
     """[1, T, rot_dim] from the model's own rotary module (RoPE families)."""
     alibi: Tensor | None = None
     """[B, H, 1, T] (BLOOM)."""
+    pattern: pairs.PatternRule = "decomposed"
+    """How attention patterns in later layers are split (see `pairs.attention`)."""
 
     def __post_init__(self) -> None:
         self._masks: dict[int | None, Tensor] = {}
@@ -222,7 +224,7 @@ def decomposed_attention(a: Attention, x: Pair, pos: Positions, q_index: Tensor 
     group = a.n_heads // a.n_kv_heads
     if group > 1:  # GQA: query head h reads KV head h // group
         k, v = (p.map(lambda u: u.repeat_interleave(group, dim=1)) for p in (k, v))
-    z = pairs.attention(q, k, v, scale=a.scale, mask=mask, cap=a.cap)
+    z = pairs.attention(q, k, v, scale=a.scale, mask=mask, cap=a.cap, pattern=pos.pattern)
     return z.map(lambda u: u.transpose(1, 2).reshape(r, u.shape[2], a.n_heads * a.head_dim))
 
 

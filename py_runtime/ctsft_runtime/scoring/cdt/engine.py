@@ -16,6 +16,7 @@ disagreement beyond float tolerance raises `Internal` instead of returning wrong
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -37,7 +38,7 @@ from .blocks import (
     positions,
     run_block,
 )
-from .pairs import Pair
+from .pairs import Pair, PatternRule
 
 Trace = Callable[[str, int, Tensor, Tensor, list[int]], None]
 """trace(point, layer, rel, irrel, sources): point "layer" after each propagated layer
@@ -59,6 +60,7 @@ def decompose_heads(
     chunk: int = 16,
     check: Callable[[], None] = lambda: None,
     trace: Trace | None = None,
+    pattern: PatternRule = "decomposed",
 ) -> tuple[Tensor, Tensor]:
     """Decompose the class logits of a batch with respect to each source head.
 
@@ -73,6 +75,8 @@ def decompose_heads(
                     chunk·B·T·(d_ff + heads·T) (attention scores where no fused kernel applies).
     check:          called between steps; raise from it (e.g. `Cancelled`) to stop.
     trace:          optional debug hook, see `Trace`.
+    pattern:        "decomposed" (DESIGN/CD-T: P_rel = softmax(q_rel k_rel)) or "frozen"
+                    (z_rel = P v_rel with the true pattern P), see `pairs.attention`.
 
     Returns (rel, irrel), each float32 [S, B, C] on the model's device, in `sources` order:
     rel is the part of the class logits due to β = z_s − μ_s of the source head, irrel the
@@ -116,7 +120,7 @@ def decompose_heads(
         layers = sorted({layer for layer, _ in srcs})
         resid, z_cache, last_hidden = _plain_forward(model, head_map, input_ids, attention_mask, layers)
         check()
-        pos = positions(model, head_map, attention_mask)
+        pos = dataclasses.replace(positions(model, head_map, attention_mask), pattern=pattern)
         mu = mean_z.to(device=device, dtype=F32)
         order = sorted(range(len(srcs)), key=lambda s: srcs[s][0])
         blocks: dict[int, Block] = {}

@@ -13,7 +13,7 @@ on float32 tensors, no modules: the block code (`blocks.py`) hands in weights.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import torch
 from torch import Tensor
@@ -133,7 +133,19 @@ def rope(x: Pair, cos: Tensor, sin: Tensor) -> Pair:
     return x.map(rotate)
 
 
-def attention(q: Pair, k: Pair, v: Pair, *, scale: float, mask: Tensor, cap: float | None = None) -> Pair:
+PatternRule = Literal["decomposed", "frozen"]
+
+
+def attention(
+    q: Pair,
+    k: Pair,
+    v: Pair,
+    *,
+    scale: float,
+    mask: Tensor,
+    cap: float | None = None,
+    pattern: PatternRule = "decomposed",
+) -> Pair:
     """Softmax attention on [R, heads, pos, head_dim] pairs (K/V already expanded per query head).
 
     Scores s(q, k) = cap * tanh(scale * q.k / cap) (cap optional) + mask, where `mask` is
@@ -174,6 +186,9 @@ def attention(q: Pair, k: Pair, v: Pair, *, scale: float, mask: Tensor, cap: flo
             z = torch.softmax(s + mask, dim=-1) @ vv
         return z.reshape(r, *z.shape[2:])
 
-    z_rel = attend(q.rel, k.rel, v.rel)
     z_tot = attend(q.total, k.total, v.total)
+    # "frozen" (CD_Circuit's older `prop_self_attention`): the true pattern P carries both
+    # parts, z_rel = P v_rel; relevance then moves only through values, never through where
+    # a head looks. Measured closer to mean-ablation for early-layer sources (docs/method.md).
+    z_rel = attend(q.total, k.total, v.rel) if pattern == "frozen" else attend(q.rel, k.rel, v.rel)
     return Pair(z_rel, z_tot - z_rel)
