@@ -50,6 +50,9 @@ export class Connection {
   private lastPong = Date.now();
   private timers: NodeJS.Timeout[] = [];
   private lost: RuntimeLostError | undefined;
+  /** The watchdog counts only after the handshake: before it, the connect timeout rules
+   * (a cold runtime may take seconds to bind while Python starts). */
+  private live = false;
   private closed = false;
   hello: HelloBody | undefined;
 
@@ -100,6 +103,8 @@ export class Connection {
         throw new VersionMismatchError(`runtime speaks protocol v${hello.protocol}, this SDK speaks v${PROTOCOL_VERSION}`);
       }
       this.hello = hello;
+      this.lastPong = Date.now();
+      this.live = true;
     } finally {
       clearTimeout(timer);
       this.calls.delete(call.id);
@@ -210,7 +215,7 @@ export class Connection {
       lastTick = now;
       this.hbQ.send([Buffer.from("ping")]).catch(() => undefined);
       const silent = now - this.lastPong;
-      if (silent > hb.timeoutMs) this.lose(`the runtime did not answer heartbeats for ${silent} ms`);
+      if (this.live && silent > hb.timeoutMs) this.lose(`the runtime did not answer heartbeats for ${silent} ms`);
     }, hb.intervalMs);
     ping.unref();
     this.timers.push(ping);

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
-from ..data import LabeledSet, PromptFormat, balanced_subsample, load_labeled, nusax
 from ..errors import BadRequest
 from .state import RuntimeState
+
+if TYPE_CHECKING:  # the data layer imports torch; ops must import without it (fast hello)
+    from ..data import LabeledSet, PromptFormat
 
 
 class NusaxRef(msgspec.Struct, forbid_unknown_fields=True):
@@ -34,6 +36,8 @@ class DataRef(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
 
 def resolve_data(state: RuntimeState, ref: DataRef, field: str, labels: list[str] | None = None) -> LabeledSet:
     """Load (or look up) a dataset; `labels` imposes a label set and order (the model's)."""
+    from ..data import balanced_subsample, load_labeled, nusax
+
     given = [k for k in ("handle", "path", "nusax") if getattr(ref, k) is not None]
     if len(given) != 1:
         raise BadRequest(f"a dataset needs exactly one of handle, path, nusax (got {given or 'none'})", path=field)
@@ -65,6 +69,8 @@ def resolve_data(state: RuntimeState, ref: DataRef, field: str, labels: list[str
 
 def align_labels(ds: LabeledSet, wanted: list[str], field: str) -> LabeledSet:
     """Re-index `ds` to the label order `wanted`; refuse label sets that differ."""
+    from ..data import LabeledSet
+
     if ds.label_names == wanted:
         return ds
     if set(ds.label_names) - set(wanted):
@@ -79,6 +85,8 @@ def align_labels(ds: LabeledSet, wanted: list[str], field: str) -> LabeledSet:
 
 def prompt_for(lm: Any, template: str | None, verbalizer: dict[str, str] | None) -> PromptFormat:
     """The caller's template/verbalizer, else the one the checkpoint was trained with, else defaults."""
+    from ..data import PromptFormat
+
     task = lm.task
     return PromptFormat(
         template or (task.template if task else PromptFormat.template),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
@@ -10,6 +10,13 @@ from ..errors import BadRequest
 from .common import DataRef, prompt_for, resolve_data
 from .context import OpContext, Reply
 from .registry import op
+
+
+class LoraBody(msgspec.Struct, forbid_unknown_fields=True):
+    r: int = 8
+    alpha: float = 16.0
+    dropout: float = 0.0
+    targets: list[str] | None = None
 
 
 class TrainBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
@@ -29,6 +36,12 @@ class TrainBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
     seed: int = 0
     max_length: int = 128
     loss: Literal["class", "vocab"] = "class"
+    method: Literal["full", "ctsft", "norms", "lora"] = "full"
+    circuit: str | None = None  # ctsft: a circuit file...
+    heads: list[tuple[int, int]] | None = None  # ...or an explicit head list
+    mask: Literal["hook", "delta"] = "hook"
+    kv: Literal["group", "frozen"] = "group"
+    lora: LoraBody | None = None
 
     def __post_init__(self) -> None:
         for name, value, low in (
@@ -47,6 +60,8 @@ class TrainBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
 def train(ctx: OpContext, body: TrainBody) -> Reply:
     from ..models import TaskConfig, label_token_ids
     from ..training import TrainConfig, train_sft
+    from ..training.lora import LoraOptions
+    from ..training.methods import prepare
 
     lm = ctx.state.get(ctx.state.models, "model", body.model, "model")
     model_labels = lm.task.label_names if lm.task else None
@@ -69,9 +84,71 @@ def train(ctx: OpContext, body: TrainBody) -> Reply:
         max_length=body.max_length,
         loss=body.loss,
     )
-    result = train_sft(
-        lm.model, lm.tokenizer, ds, fmt, token_ids, cfg, valid=valid, emit=ctx.emit, check=ctx.check_cancelled
+    heads, circuit = _heads(ctx, lm, body)
+    lora = LoraOptions(**msgspec.structs.asdict(body.lora)) if body.lora else None
+    prepared = prepare(
+        lm,
+        body.method,
+        heads=heads,
+        mask=body.mask,
+        kv=body.kv,
+        lora=lora,
+        weight_decay=body.weight_decay,
+        meta={"circuit": circuit},
     )
+    try:
+        result = train_sft(
+            prepared.model,
+            lm.tokenizer,
+            ds,
+            fmt,
+            token_ids,
+            cfg,
+            valid=valid,
+            emit=ctx.emit,
+            check=ctx.check_cancelled,
+            param_groups=prepared.param_groups,
+        )
+    except BaseException:
+        prepared.abort()
+        raise
+    extra = prepared.finish()
+    if prepared.trainable is not None:
+        # Groups hold whole tensors under the hook mask; count the elements that can change.
+        result["paramsTrainable"] = prepared.trainable()
+        result["paramsFraction"] = result["paramsTrainable"] / result["paramsTotal"]
     # The model now answers this task in this format: saved checkpoints record it.
     lm.task = TaskConfig(fmt.template, dict(fmt.verbalizer) if fmt.verbalizer else None, list(ds.label_names))
-    return Reply({**result, "method": "full"})
+    return Reply({**result, **extra, "method": body.method})
+
+
+def _heads(ctx: OpContext, lm: Any, body: TrainBody) -> tuple[list[tuple[int, int]] | None, dict[str, Any] | None]:
+    """The heads to train: from a circuit file (checked against this model) or a list."""
+    from ..circuits import read_artifact
+    from ..circuits.fingerprint import config_hash, weights_hash
+
+    if body.method != "ctsft":
+        if body.circuit or body.heads:
+            raise BadRequest(f"circuit/heads apply to method ctsft, not {body.method}", path="circuit")
+        return None, None
+    if bool(body.circuit) == bool(body.heads):
+        raise BadRequest("ctsft needs exactly one of circuit (a circuit file) or heads", path="circuit")
+    if body.heads:
+        return [tuple(h) for h in body.heads], {"strategy": "explicit", "heads": [list(h) for h in body.heads]}
+    assert body.circuit is not None
+    c = read_artifact(ctx.state.check_path(body.circuit, "circuit", must_exist=True), "circuit")
+    fp = c["model"]["fingerprint"]
+    if fp["config"] != config_hash(lm.model):
+        raise BadRequest(
+            f"circuit {body.circuit} was selected on a different architecture ({c['model']['family']} "
+            f"{c['model']['layers']}x{c['model']['heads']})",
+            path="circuit",
+        )
+    if fp["weights"] != weights_hash(lm.model):
+        raise BadRequest(
+            f"circuit {body.circuit} was selected on other weights than this model's (score the model you train)",
+            path="circuit",
+        )
+    if not c["heads"]:
+        raise BadRequest(f"circuit {body.circuit} is empty", path="circuit")
+    return [tuple(h) for h in c["heads"]], {k: c[k] for k in ("heads", "strategy", "rule", "seed", "path") if k in c}

@@ -119,3 +119,12 @@ def test_wrong_shaped_headers(raw: Raw, header: dict, bufs: list[bytes]) -> None
 
 def test_still_serving_after_fuzz(raw: Raw) -> None:
     _ping(raw)
+
+
+def test_server_imports_without_torch() -> None:
+    """hello and heartbeats must answer before torch loads (DESIGN §4 trap 3): importing the
+    server and every op module must not import torch or transformers."""
+    code = "import sys, ctsft_runtime.server; print(sorted({'torch', 'transformers'} & set(sys.modules)))"
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "py_runtime")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -1,0 +1,86 @@
+"""The LoRA baseline through peft: wrap, train the adapters, save them in peft's own format,
+merge them into a plain model."""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import BadRequest
+
+# Attention projections per family (peft matches a target against the end of module names).
+# MLP projections are left out by default: the baseline adapts what CT-SFT adapts, attention.
+ATTENTION_TARGETS: dict[str, list[str]] = {
+    "gpt2": ["c_attn"],
+    "gpt_neox": ["query_key_value", "dense"],
+    "bloom": ["query_key_value", "dense"],
+    "phi3": ["qkv_proj", "o_proj"],
+    "opt": ["q_proj", "k_proj", "v_proj", "out_proj"],
+}
+LLAMA_LIKE = ["q_proj", "k_proj", "v_proj", "o_proj"]
+
+
+@dataclass
+class LoraOptions:
+    r: int = 8
+    alpha: float = 16.0
+    dropout: float = 0.0
+    targets: list[str] | None = None
+
+
+@dataclass
+class Lora:
+    peft_model: Any
+    options: LoraOptions
+    targets: list[str]
+    adapter_dir: Path | None = None
+    _tmp: Any = field(default=None, repr=False)
+
+    @property
+    def inner(self) -> Any:
+        """The transformers model with LoRA layers injected: what the training loop drives."""
+        return self.peft_model.get_base_model()
+
+    def trainable(self) -> list[Any]:
+        return [p for p in self.peft_model.parameters() if p.requires_grad]
+
+    def finish(self) -> Any:
+        """Save the adapter (peft format) to a private temp dir, merge, return the plain model."""
+        self._tmp = tempfile.TemporaryDirectory(prefix="ctsft-lora-")
+        self.adapter_dir = Path(self._tmp.name) / "adapter"
+        self.peft_model.save_pretrained(self.adapter_dir)
+        return self.peft_model.merge_and_unload()
+
+    def abort(self) -> Any:
+        """Drop the adapters without merging (cancelled training): the base model as it was."""
+        return self.peft_model.unload()
+
+
+def wrap_lora(model: Any, family: str, options: LoraOptions) -> Lora:
+    from peft import LoraConfig, get_peft_model
+
+    targets = options.targets or ATTENTION_TARGETS.get(family, LLAMA_LIKE)
+    if options.r < 1:
+        raise BadRequest(f"lora.r must be at least 1, got {options.r}", path="lora.r")
+    names = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
+    missing = [t for t in targets if t not in names]
+    if missing:
+        raise BadRequest(
+            f"LoRA target module(s) {missing} do not exist in this {family} model; "
+            f"linear modules include {sorted(n for n in names if 'proj' in n or n in ('c_attn', 'dense'))}",
+            path="lora.targets",
+        )
+    config = LoraConfig(
+        r=options.r,
+        lora_alpha=options.alpha,
+        lora_dropout=options.dropout,
+        target_modules=targets,
+        task_type="CAUSAL_LM",
+    )
+    try:
+        peft_model = get_peft_model(model, config)
+    except ValueError as e:
+        raise BadRequest(f"peft refused the LoRA config: {e}", path="lora") from None
+    return Lora(peft_model, options, targets)
