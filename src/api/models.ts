@@ -20,9 +20,23 @@ export class ModelHandle extends Handle {
     return this.info;
   }
 
-  /** Save as a plain Hugging Face checkpoint directory (safetensors, tokenizer, ctsft.json), atomically. */
-  async save(out: string, options?: CallOptions): Promise<string> {
-    return (await this.caller.call("model.save", { handle: this.id, out }, options)).body.path;
+  /** Save as a plain Hugging Face checkpoint directory (safetensors, tokenizer, ctsft.json),
+   * atomically; after CT-SFT its sparse delta (`ctsft-delta/`), after LoRA its peft adapter
+   * (`lora-adapter/`) are written beside the weights. */
+  async save(out: string, options?: CallOptions): Promise<OpResult<"model.save">> {
+    return (await this.caller.call("model.save", { handle: this.id, out }, options)).body;
+  }
+
+  /** θ1 → θ2: apply a sparse delta (a `ctsft-delta` directory, or a checkpoint holding one).
+   * Refused unless this model's weights are exactly the delta's base. With `keep` (default)
+   * the delta stays with the model, so `save` writes it beside the weights. */
+  async applyDelta(delta: string, how: { keep?: boolean } = {}, options?: CallOptions): Promise<OpResult<"delta.apply">> {
+    return (await this.caller.call("delta.apply", { model: this.id, delta, keep: how.keep ?? true }, options)).body;
+  }
+
+  /** θ2 → θ1 bit-exactly: restore the base values the delta recorded. */
+  async revertDelta(delta: string, options?: CallOptions): Promise<OpResult<"delta.revert">> {
+    return (await this.caller.call("delta.revert", { model: this.id, delta, keep: false }, options)).body;
   }
 }
 

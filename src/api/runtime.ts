@@ -10,8 +10,11 @@ import { Models } from "./models.ts";
 import { Circuits, Scoring } from "./scoring.ts";
 import { parse, type Reply, RunStream } from "./stream.ts";
 
-/** {@link Runtime.train} request: the `train` op's, with handles accepted for model and data. */
-export type TrainOptions = Omit<OpRequest<"train">, "model" | "data" | "valid"> & { model: HandleLike; data: DataInput; valid?: DataInput };
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+/** {@link Runtime.train} request: the `train` op's (per-method options, discriminated by
+ * `method`), with handles accepted for model and data. */
+export type TrainOptions = DistributiveOmit<OpRequest<"train">, "model" | "data" | "valid"> & { model: HandleLike; data: DataInput; valid?: DataInput };
 /** {@link Runtime.evaluate} request, with handles accepted. */
 export type EvaluateOptions = Omit<OpRequest<"evaluate">, "model" | "data"> & { model: HandleLike; data: DataInput[] };
 

@@ -1,5 +1,6 @@
 import { CtsftError } from "../errors.ts";
 import { circuit } from "./circuit.ts";
+import { delta } from "./delta.ts";
 import { doctor } from "./doctor.ts";
 import { evaluate } from "./evaluate.ts";
 import { newModel } from "./new-model.ts";
@@ -20,6 +21,7 @@ const COMMANDS: Record<string, { run: Command; help: string }> = {
   train: { run: train, help: "fine-tune a checkpoint on labeled data and save it [--json]" },
   evaluate: { run: evaluate, help: "accuracy and macro-F1 of a checkpoint on datasets [--json]" },
   score: { run: score, help: "relevance of every attention head on a discovery set → scores.json" },
+  delta: { run: delta, help: "a CT-SFT sparse delta on checkpoints: apply | revert | merge" },
   circuit: { run: circuit, help: "select a circuit from scores.json (--top-k | --budget | --threshold) → circuit.json" },
 };
 

@@ -36,7 +36,10 @@ export const LoadModelResult = z.object({ handle: z.string(), info: ModelInfo })
 
 export const HandleRequest = z.object({ handle: z.string() }).strict();
 export const SaveModelRequest = z.object({ handle: z.string(), out: z.string().min(1) }).strict();
-export const PathResult = z.object({ path: z.string() });
+/** Where `model.save` wrote: the checkpoint, plus a CT-SFT run's sparse delta or a LoRA run's adapter beside it. */
+export const SaveResult = z.object({ path: z.string(), delta: z.string().nullable(), adapter: z.string().nullable() });
+export const DeltaRequest = z.object({ model: z.string(), delta: z.string().min(1), keep: z.boolean().default(true) }).strict();
+export const DeltaResult = z.object({ entries: z.number().int(), params: z.number().int(), manifest: z.record(z.string(), z.unknown()) });
 export const ReleaseResult = z.object({ released: z.boolean() });
 
 /** Model families ctsft knows the attention layout of. */

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { DataLoadRequest, DataLoadResult, SyntheticRequest, SyntheticResult } from "./data.ts";
-import { CreateModelRequest, CreateModelResult, HandleRequest, LoadModelRequest, LoadModelResult, ModelInfo, PathResult, ReleaseResult, SaveModelRequest } from "./models.ts";
+import { CreateModelRequest, CreateModelResult, HandleRequest, LoadModelRequest, LoadModelResult, ModelInfo, ReleaseResult, SaveModelRequest, SaveResult, DeltaRequest, DeltaResult } from "./models.ts";
 import { BaselineRequest, BaselineResult, Circuit, ScoreEvent, ScoreRequest, ScoresFile, SelectRequest } from "./scoring.ts";
 import { EvaluateEvent, EvaluateRequest, EvaluateResult, TrainEvent, TrainRequest, TrainResult } from "./train.ts";
 
@@ -80,7 +80,9 @@ export const OPS = {
   diagnose: { request: DiagnoseRequest, event: DiagnoseEvent, result: DiagnoseResult },
   "model.load": { request: LoadModelRequest, result: LoadModelResult },
   "model.info": { request: HandleRequest, result: ModelInfo },
-  "model.save": { request: SaveModelRequest, result: PathResult },
+  "model.save": { request: SaveModelRequest, result: SaveResult },
+  "delta.apply": { request: DeltaRequest, result: DeltaResult },
+  "delta.revert": { request: DeltaRequest, result: DeltaResult },
   "model.create": { request: CreateModelRequest, result: CreateModelResult },
   release: { request: HandleRequest, result: ReleaseResult },
   "data.load": { request: DataLoadRequest, result: DataLoadResult },

@@ -8,29 +8,64 @@ const Prompt = {
   verbalizer: z.record(z.string(), z.string()).optional(),
 };
 
-export const TrainRequest = z
-  .object({
-    model: z.string(),
-    data: DataRef,
-    valid: DataRef.optional(),
-    ...Prompt,
-    epochs: z.number().int().positive().default(3),
-    lr: z.number().positive().default(5e-4),
-    batchSize: z.number().int().positive().default(16),
-    /** Micro-batches per optimizer step. */
-    accumulate: z.number().int().positive().default(1),
-    schedule: z.enum(["linear", "cosine", "constant"]).default("linear"),
-    /** < 1: fraction of all steps; >= 1: number of steps. */
-    warmup: z.number().min(0).default(0.06),
-    weightDecay: z.number().min(0).default(0.01),
-    /** Max gradient norm; 0 disables clipping. */
-    clip: z.number().min(0).default(1.0),
-    seed: z.number().int().default(0),
-    maxLength: z.number().int().min(8).default(128),
-    /** Cross-entropy over the class logits, or over the whole vocabulary on the label token. */
-    loss: z.enum(["class", "vocab"]).default("class"),
-  })
-  .strict();
+const TrainCommon = {
+  model: z.string(),
+  data: DataRef,
+  valid: DataRef.optional(),
+  ...Prompt,
+  epochs: z.number().int().positive().default(3),
+  lr: z.number().positive().default(5e-4),
+  batchSize: z.number().int().positive().default(16),
+  /** Micro-batches per optimizer step. */
+  accumulate: z.number().int().positive().default(1),
+  schedule: z.enum(["linear", "cosine", "constant"]).default("linear"),
+  /** < 1: fraction of all steps; >= 1: number of steps. */
+  warmup: z.number().min(0).default(0.06),
+  /** Applies to full matrices only (full, lora); masked tensors and norms never decay. */
+  weightDecay: z.number().min(0).default(0.01),
+  /** Max gradient norm; 0 disables clipping. */
+  clip: z.number().min(0).default(1.0),
+  seed: z.number().int().default(0),
+  maxLength: z.number().int().min(8).default(128),
+  /** Cross-entropy over the class logits, or over the whole vocabulary on the label token. */
+  loss: z.enum(["class", "vocab"]).default("class"),
+};
+
+const HeadList = z.array(z.tuple([z.number().int().min(0), z.number().int().min(0)])).min(1);
+
+/** Per-method training options: a discriminated union on `method` (default `full`). */
+export const TrainRequest = z.discriminatedUnion("method", [
+  /** Every parameter (competence tuning, and the continued-full-FT baseline). */
+  z.object({ method: z.literal("full").optional(), ...TrainCommon }).strict(),
+  /** CT-SFT: the circuit's head slices plus every norm. */
+  z
+    .object({
+      method: z.literal("ctsft"),
+      ...TrainCommon,
+      /** A circuit file from `circuits.select` (checked against this model's fingerprint)… */
+      circuit: z.string().optional(),
+      /** …or an explicit `[layer, head]` list. */
+      heads: HeadList.optional(),
+      /** `hook`: gradient masks on full tensors; `delta`: per-slice parameters (optimizer state scales with the circuit). */
+      mask: z.enum(["hook", "delta"]).default("hook"),
+      /** GQA: `group` also trains the selected heads' shared K/V rows (the result lists the other heads that touches); `frozen` leaves K/V alone. */
+      kv: z.enum(["group", "frozen"]).default("group"),
+    })
+    .strict(),
+  /** Norm parameters only (LayerNorm/RMSNorm weights and biases). */
+  z.object({ method: z.literal("norms"), ...TrainCommon, mask: z.enum(["hook", "delta"]).default("hook") }).strict(),
+  /** LoRA adapters through peft (attention projections by default). */
+  z
+    .object({
+      method: z.literal("lora"),
+      ...TrainCommon,
+      lora: z
+        .object({ r: z.number().int().positive().default(8), alpha: z.number().positive().default(16), dropout: z.number().min(0).max(1).default(0), targets: z.array(z.string()).min(1).optional() })
+        .strict()
+        .default({ r: 8, alpha: 16, dropout: 0 }),
+    })
+    .strict(),
+]);
 
 const Metrics = z.object({ accuracy: z.number(), macroF1: z.number(), n: z.number().int() });
 
@@ -73,6 +108,9 @@ export const TrainResult = z.object({
   examplesPerS: z.number(),
   tokensPerS: z.number(),
   peakMemory: z.object({ kind: z.enum(["cuda", "rss"]), bytes: z.number() }),
+  /** ctsft/norms: what the head mask trained (heads, KV policy, touched heads, slices). */
+  mask: z.looseObject({ heads: z.array(z.tuple([z.number(), z.number()])), touched_heads: z.array(z.tuple([z.number(), z.number()])).optional() }).optional(),
+  lora: z.object({ r: z.number(), alpha: z.number(), targets: z.array(z.string()) }).optional(),
 });
 export type TrainResult = z.infer<typeof TrainResult>;
 

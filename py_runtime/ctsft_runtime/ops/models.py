@@ -72,8 +72,8 @@ def save(ctx: OpContext, body: SaveBody) -> Reply:
     from ..models.saving import save_checkpoint
 
     lm = ctx.state.get(ctx.state.models, "model", body.handle, "handle")
-    out = save_checkpoint(lm, ctx.state.check_path(body.out, "out"))
-    return Reply({"path": str(out)})
+    written = save_checkpoint(lm, ctx.state.check_path(body.out, "out"))
+    return Reply({"path": written["checkpoint"], "delta": written.get("delta"), "adapter": written.get("adapter")})
 
 
 @op("model.create", CreateBody)
@@ -113,6 +113,45 @@ def create(ctx: OpContext, body: CreateBody) -> Reply:
 def _camel(key: str) -> str:
     head, *rest = key.split("_")
     return head + "".join(w.title() for w in rest)
+
+
+class DeltaBody(msgspec.Struct, forbid_unknown_fields=True):
+    model: str
+    delta: str  # a delta directory (or a checkpoint directory holding `ctsft-delta/`)
+    keep: bool = True  # apply: keep the delta with the model so `model.save` writes it beside
+
+
+@op("delta.apply", DeltaBody)
+def delta_apply(ctx: OpContext, body: DeltaBody) -> Reply:
+    """θ1 -> θ2: write the delta's trained slices and norms into the model (fingerprint-checked)."""
+    from ..artifacts import apply_delta
+
+    lm = ctx.state.get(ctx.state.models, "model", body.model, "model")
+    delta = _load_delta(ctx, body.delta)
+    apply_delta(lm.model, delta)
+    if body.keep:
+        lm.extra["delta"] = delta
+    return Reply({"entries": len(delta.entries), "params": delta.numel, "manifest": delta.manifest})
+
+
+@op("delta.revert", DeltaBody)
+def delta_revert(ctx: OpContext, body: DeltaBody) -> Reply:
+    """θ2 -> θ1 bit-exactly: write the delta's recorded base values back."""
+    from ..artifacts import revert_delta
+
+    lm = ctx.state.get(ctx.state.models, "model", body.model, "model")
+    delta = _load_delta(ctx, body.delta)
+    revert_delta(lm.model, delta)
+    lm.extra.pop("delta", None)
+    return Reply({"entries": len(delta.entries), "params": delta.numel, "manifest": delta.manifest})
+
+
+def _load_delta(ctx: OpContext, raw: str):
+    from ..artifacts import load_delta
+    from ..models.saving import DELTA_DIR
+
+    path = ctx.state.check_path(raw, "delta", must_exist=True)
+    return load_delta(path / DELTA_DIR if (path / DELTA_DIR).is_dir() else path)
 
 
 @op("release", HandleBody)
