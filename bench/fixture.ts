@@ -11,7 +11,7 @@ export interface TinySetup {
 }
 
 /** Synthetic task + a Llama-family checkpoint built from scratch, loaded and (optionally) trained on the source. */
-export async function tinySetup(rt: Runtime, opts: { layers?: number; heads?: number; dModel?: number; nTrain?: number; train?: boolean } = {}): Promise<TinySetup> {
+export async function tinySetup(rt: Runtime, opts: { layers?: number; heads?: number; kvHeads?: number; dModel?: number; nTrain?: number; train?: boolean } = {}): Promise<TinySetup> {
   const dir = mkdtempSync(join(tmpdir(), "ctsft-bench-"));
   const files = (await rt.data.synthetic({ out: join(dir, "data"), nTrain: opts.nTrain ?? 300, nValid: 96, nTest: 192 })).files;
   const src = files.src as Record<string, string>;
@@ -19,6 +19,7 @@ export async function tinySetup(rt: Runtime, opts: { layers?: number; heads?: nu
     family: "llama",
     layers: opts.layers ?? 2,
     heads: opts.heads ?? 4,
+    kvHeads: opts.kvHeads,
     dModel: opts.dModel ?? 64,
     corpus: Object.values(files).map((f) => f.train as string),
     vocab: 800,

@@ -31,6 +31,11 @@ const BENCHES: Record<string, Bench> = {
     flags: {},
     load: () => import("./scoring.ts"),
   },
+  transfer: {
+    describe: "NusaX ind -> jav with 100 examples (needs CTSFT_NUSAX_DIR): every method, 3 seeds, forgetting and paired differences",
+    flags: {},
+    load: () => import("./transfer.ts"),
+  },
   faithfulness: {
     describe: "NusaX ind (needs CTSFT_NUSAX_DIR): Spearman cdt vs ablation, accuracy with the circuit vs random heads ablated",
     flags: {},

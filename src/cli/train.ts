@@ -66,7 +66,7 @@ export async function train(argv: string[]): Promise<number> {
     delta: saved.delta,
     adapter: saved.adapter,
     heads: body.mask?.heads ?? null,
-    touched_heads: body.mask?.touched_heads ?? null,
+    touched_heads: body.mask?.touchedHeads ?? null,
     epochs: body.epochs,
     steps: body.steps,
     train_loss: body.trainLoss,

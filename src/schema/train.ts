@@ -109,7 +109,7 @@ export const TrainResult = z.object({
   tokensPerS: z.number(),
   peakMemory: z.object({ kind: z.enum(["cuda", "rss"]), bytes: z.number() }),
   /** ctsft/norms: what the head mask trained (heads, KV policy, touched heads, slices). */
-  mask: z.looseObject({ heads: z.array(z.tuple([z.number(), z.number()])), touched_heads: z.array(z.tuple([z.number(), z.number()])).optional() }).optional(),
+  mask: z.looseObject({ mechanism: z.enum(["hook", "delta"]), kv: z.enum(["group", "frozen"]), heads: z.array(z.tuple([z.number(), z.number()])), touchedHeads: z.array(z.tuple([z.number(), z.number()])), trainableParams: z.number().int() }).optional(),
   lora: z.object({ r: z.number(), alpha: z.number(), targets: z.array(z.string()) }).optional(),
 });
 export type TrainResult = z.infer<typeof TrainResult>;

@@ -65,7 +65,7 @@ describe("models, data, training and evaluation", () => {
     assert.equal(r1[0]?.predictions?.length, 60);
     assert.equal(r1[0]?.confusion.flat().reduce((a, b) => a + b, 0), 60);
 
-    const saved = await model.save(join(dir, "trained"));
+    const saved = (await model.save(join(dir, "trained"))).path;
     const again = await rt.models.load({ source: saved });
     assert.deepEqual(again.info.task?.labels, ["negative", "neutral", "positive"]);
     const r2 = (await rt.evaluate({ model: again, data: evalData }).finalResult()).body.results;
