@@ -31,6 +31,11 @@ const BENCHES: Record<string, Bench> = {
     flags: {},
     load: () => import("./scoring.ts"),
   },
+  training: {
+    describe: "step time and gradient+optimizer memory of full, ctsft/hook, ctsft/delta and lora on one model and batch",
+    flags: {},
+    load: () => import("./training.ts"),
+  },
   transfer: {
     describe: "NusaX ind -> jav with 100 examples (needs CTSFT_NUSAX_DIR): every method, 3 seeds, forgetting and paired differences",
     flags: {},

@@ -11,6 +11,8 @@ export interface CompareTarget {
   name: string;
   train: DataRef;
   test: DataRef;
+  /** Target validation set: when given, each run is also scored here (strategy `auto` chooses by it). */
+  valid?: DataRef;
 }
 
 /** What {@link compareMethods} needs: θ1 (competent on the proxy), data, and the plan. */
@@ -45,11 +47,15 @@ export interface CompareRun {
   target: string;
   seed: number;
   targetAcc: number;
+  /** Accuracy on the target's validation set, when it has one. */
+  validAcc: number | null;
   sourceAccAfter: number;
   paramsFraction: number;
   seconds: number;
   heads: [number, number][] | null;
   touchedHeads: [number, number][] | null;
+  /** Training loss at every optimizer step. */
+  losses: number[];
 }
 
 /** Per method and target: means and standard deviations over seeds, and paired differences against `full`. */
@@ -76,6 +82,8 @@ export interface CompareResult {
   methods: CompareRow[];
   runs: CompareRun[];
   sourceAccBefore: number;
+  /** Relevance per head, `[layers][heads]` (null = not scored). */
+  scores: (number | null)[][];
   circuit: [number, number][];
   low: [number, number][];
   scorer: ScoreMethod;
@@ -97,7 +105,7 @@ export async function compareMethods(rt: Runtime, o: CompareOptions): Promise<Co
   const sourceAccBefore = await accuracy(rt, theta1.id, o.sourceTest);
   log(`θ1 source accuracy ${(sourceAccBefore * 100).toFixed(1)}%; scoring heads with ${scorer}`);
   const scores = join(o.workDir, `scores-${scorer}.json`);
-  await rt.scoring.score({ model: theta1, data: o.discovery, method: scorer, out: scores }).finalResult();
+  const grid = (await rt.scoring.score({ model: theta1, data: o.discovery, method: scorer, out: scores }).finalResult()).body.scores;
   await theta1.release();
   const circuit = (await rt.circuits.select({ scores, topK, out: join(o.workDir, "circuit.json") })).heads as [number, number][];
   const low = (await rt.circuits.select({ scores, strategy: "low", topK, out: join(o.workDir, "circuit-low.json") })).heads as [number, number][];
@@ -111,18 +119,25 @@ export async function compareMethods(rt: Runtime, o: CompareOptions): Promise<Co
         const heads = method === "ctsft" ? circuit : method === "ctsft-low" ? low : method === "random" ? await randomHeads(rt, scores, topK, seed) : undefined;
         const common = { model, data: target.train, epochs: o.epochs ?? 3, lr: o.lr?.[method] ?? DEFAULT_LR[method], seed, batchSize: o.batchSize ?? 16 };
         const request: TrainOptions = heads ? { ...common, method: "ctsft", heads } : { ...common, method: method as "full" | "norms" | "lora" };
-        const { body } = await rt.train(request).finalResult();
-        const [targetAcc, sourceAccAfter] = await Promise.all([accuracy(rt, model.id, target.test), accuracy(rt, model.id, o.sourceTest)]);
+        const stream = rt.train(request);
+        const losses: number[] = [];
+        for await (const e of stream) if (e.type === "step") losses.push(e.loss);
+        const { body } = await stream.result;
+        const targetAcc = await accuracy(rt, model.id, target.test);
+        const sourceAccAfter = await accuracy(rt, model.id, o.sourceTest);
+        const validAcc = target.valid ? await accuracy(rt, model.id, target.valid) : null;
         const run: CompareRun = {
           method,
           target: target.name,
           seed,
           targetAcc,
+          validAcc,
           sourceAccAfter,
           paramsFraction: body.paramsFraction,
           seconds: body.seconds,
           heads: heads ?? null,
           touchedHeads: (body.mask?.touchedHeads as [number, number][] | undefined) ?? null,
+          losses,
         };
         runs.push(run);
         o.onRun?.(run);
@@ -131,7 +146,7 @@ export async function compareMethods(rt: Runtime, o: CompareOptions): Promise<Co
       }
     }
   }
-  return { methods: summarize(runs, o, sourceAccBefore), runs, sourceAccBefore, circuit, low, scorer };
+  return { methods: summarize(runs, o, sourceAccBefore), runs, sourceAccBefore, scores: grid, circuit, low, scorer };
 }
 
 async function accuracy(rt: Runtime, model: string, data: DataRef): Promise<number> {
@@ -185,4 +200,17 @@ function summarize(runs: CompareRun[], o: CompareOptions, before: number): Compa
     }
   }
   return rows;
+}
+
+/** Strategy `auto` (editing vs preserving the mechanism): per target, the circuit or the
+ * low-relevance heads, whichever reached the higher mean validation accuracy, and why. */
+export function chooseStrategy(runs: CompareRun[], target: string): { strategy: "circuit" | "low"; reason: string } | null {
+  const valid = (m: CompareMethod) => runs.filter((r) => r.target === target && r.method === m && r.validAcc !== null).map((r) => r.validAcc as number);
+  const [c, l] = [valid("ctsft"), valid("ctsft-low")];
+  if (c.length === 0 || l.length === 0) return null;
+  const [mc] = meanStd(c);
+  const [ml] = meanStd(l);
+  const strategy = mc >= ml ? "circuit" : "low";
+  const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+  return { strategy, reason: `${target}: ${strategy === "circuit" ? "editing the circuit" : "preserving it (low-relevance heads)"} reached ${pct(Math.max(mc, ml))} validation accuracy vs ${pct(Math.min(mc, ml))} (mean over ${c.length} seeds)` };
 }
