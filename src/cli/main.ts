@@ -1,6 +1,8 @@
 import { CtsftError } from "../errors.ts";
+import { adapt } from "./adapt.ts";
 import { circuit } from "./circuit.ts";
 import { delta } from "./delta.ts";
+import { demo } from "./demo.ts";
 import { doctor } from "./doctor.ts";
 import { evaluate } from "./evaluate.ts";
 import { newModel } from "./new-model.ts";
@@ -13,6 +15,8 @@ import { setupCommand } from "./setup.ts";
 type Command = (argv: string[]) => Promise<number>;
 
 const COMMANDS: Record<string, { run: Command; help: string }> = {
+  demo: { run: demo, help: "the whole CT-SFT pipeline on built-in synthetic languages (or --nusax DIR) with a report" },
+  adapt: { run: adapt, help: "the whole pipeline on your model and data, from a config file (--config FILE)" },
   setup: { run: setupCommand, help: "create or update the runtime's Python environment" },
   doctor: { run: doctor, help: "check the runtime in every mode [--json]" },
   serve: { run: serve, help: "serve a runtime for remote clients: --bind tcp://HOST:PORT --keys DIR" },

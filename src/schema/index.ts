@@ -1,3 +1,4 @@
+export * from "./adapt.ts";
 export * from "./data.ts";
 export * from "./models.ts";
 export * from "./ops.ts";

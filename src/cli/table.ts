@@ -1,0 +1,24 @@
+import type { CompareRow } from "../api/compare.ts";
+
+const pct = (x: number) => `${(x * 100).toFixed(1)}`;
+const pm = (m: number, s: number) => `${pct(m)} ± ${pct(s)}`;
+const signed = (x: number | null, s: number | null) => (x === null ? "—" : `${x >= 0 ? "+" : ""}${pct(x)} ± ${pct(s ?? 0)}`);
+
+/** The comparison as a plain-text table (accuracies and forgetting in percentage points). */
+export function resultsTable(rows: CompareRow[]): string {
+  const head = ["target", "method", "target acc %", "source acc % before → after", "forgetting", "Δ forgetting vs full", "Δ target vs full", "% params", "seconds"];
+  const body = rows.map((r) => [
+    r.target,
+    r.name,
+    pm(r.target_acc, r.target_acc_std),
+    `${pct(r.source_acc_before)} → ${pct(r.source_acc_after)}`,
+    pm(r.forgetting, r.forgetting_std),
+    signed(r.forgetting_vs_full, r.forgetting_vs_full_std),
+    signed(r.target_vs_full, r.target_vs_full_std),
+    (r.params_fraction * 100).toPrecision(3),
+    r.seconds.toFixed(1),
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((row) => (row[i] as string).length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i] as number)).join("  ");
+  return [line(head), line(widths.map((w) => "-".repeat(w))), ...body.map(line)].join("\n");
+}

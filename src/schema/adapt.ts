@@ -1,0 +1,63 @@
+import { z } from "zod";
+import { DataRef } from "./data.ts";
+import { Family } from "./models.ts";
+import { ScoreMethod } from "./scoring.ts";
+
+const Method = z.enum(["full", "ctsft", "ctsft-low", "random", "norms", "lora"]);
+
+/** A model built from scratch (the demo's; also handy for quick experiments). */
+export const NewModelSpec = z
+  .object({
+    family: Family,
+    layers: z.number().int().positive(),
+    heads: z.number().int().positive(),
+    kvHeads: z.number().int().positive().optional(),
+    dModel: z.number().int().positive(),
+    vocab: z.number().int().positive().default(2000),
+    seed: z.number().int().default(0),
+  })
+  .strict();
+
+/** The `ctsft adapt` config: everything a run needs, validated field by field. */
+export const AdaptConfig = z
+  .object({
+    /** Base model θ0: a checkpoint directory, a `.gguf` file, a cached hub id — or `{family, layers, …}` to build one. */
+    model: z.union([z.string().min(1), NewModelSpec]),
+    dtype: z.enum(["auto", "float32", "bfloat16", "float16"]).default("auto"),
+    device: z.string().default("auto"),
+    /** The high-resource proxy language: competence tuning, circuit discovery, forgetting. */
+    proxy: z.object({ name: z.string().default("proxy"), train: DataRef, valid: DataRef, test: DataRef }).strict(),
+    /** Target languages: the few examples to adapt on, a test set, optionally a validation set (needed by strategy auto). */
+    targets: z.array(z.object({ name: z.string().min(1), train: DataRef, test: DataRef, valid: DataRef.optional() }).strict()).min(1),
+    template: z.string().optional(),
+    verbalizer: z.record(z.string(), z.string()).optional(),
+    /** Full SFT of θ0 on the proxy first (θ0 → θ1); `false` when the model already is θ1. */
+    competence: z
+      .union([z.literal(false), z.object({ epochs: z.number().int().positive().default(3), lr: z.number().positive().default(1e-3), batchSize: z.number().int().positive().default(16) }).strict()])
+      .default({ epochs: 3, lr: 1e-3, batchSize: 16 }),
+    scorer: ScoreMethod.default("cdt"),
+    /** Discovery set: this many proxy validation examples per class. */
+    discovery: z.object({ perClass: z.number().int().positive().default(24) }).strict().default({ perClass: 24 }),
+    /** Circuit size and the editing-vs-preserving choice: `circuit` (highest relevance), `low` (near-zero heads), `auto` (per target, by validation accuracy). */
+    circuit: z.object({ topK: z.number().int().positive().default(2), strategy: z.enum(["circuit", "low", "auto"]).default("circuit") }).strict().default({ topK: 2, strategy: "circuit" }),
+    methods: z.array(Method).min(1).default(["full", "ctsft", "ctsft-low", "random", "norms", "lora"]),
+    seeds: z.array(z.number().int()).min(1).default([0, 1, 2]),
+    training: z
+      .object({
+        epochs: z.number().int().positive().default(3),
+        batchSize: z.number().int().positive().default(16),
+        lr: z.partialRecord(Method, z.number().positive()).default({}),
+      })
+      .strict()
+      .default({ epochs: 3, batchSize: 16, lr: {} }),
+    /** Output directory (relative to the config file). */
+    out: z.string().min(1),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    if (c.circuit.strategy === "auto" && c.targets.some((t) => t.valid === undefined)) {
+      ctx.addIssue({ code: "custom", path: ["circuit", "strategy"], message: "strategy auto picks by target validation accuracy: give every target a `valid` set" });
+    }
+  });
+export type AdaptConfig = z.output<typeof AdaptConfig>;
+export type AdaptConfigInput = z.input<typeof AdaptConfig>;
