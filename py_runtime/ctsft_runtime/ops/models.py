@@ -123,10 +123,25 @@ class DeltaBody(msgspec.Struct, forbid_unknown_fields=True):
 
 @op("delta.apply", DeltaBody)
 def delta_apply(ctx: OpContext, body: DeltaBody) -> Reply:
-    """θ1 -> θ2: write the delta's trained slices and norms into the model (fingerprint-checked)."""
+    """θ1 -> θ2: write a CT-SFT delta's slices and norms into the model (fingerprint-checked),
+    or merge a LoRA adapter (peft format) into it."""
     from ..artifacts import apply_delta
 
     lm = ctx.state.get(ctx.state.models, "model", body.model, "model")
+    adapter = _adapter_dir(ctx, body.delta)
+    if adapter is not None:
+        from ..heads import build_head_map
+        from ..training.lora import apply_adapter
+
+        if "adapter_applied" in lm.extra:
+            raise BadRequest("a LoRA adapter is already merged into this model (revert it first)", path="delta")
+        lm.model, applied = apply_adapter(lm.model, adapter)
+        lm.head_map = build_head_map(lm.model)
+        lm.extra["adapter_applied"] = applied
+        n = sum(v.numel() for v in applied.originals.values())
+        return Reply(
+            {"entries": len(applied.originals), "params": n, "manifest": {"kind": "peft-lora", "path": str(adapter)}}
+        )
     delta = _load_delta(ctx, body.delta)
     apply_delta(lm.model, delta)
     if body.keep:
@@ -136,14 +151,44 @@ def delta_apply(ctx: OpContext, body: DeltaBody) -> Reply:
 
 @op("delta.revert", DeltaBody)
 def delta_revert(ctx: OpContext, body: DeltaBody) -> Reply:
-    """θ2 -> θ1 bit-exactly: write the delta's recorded base values back."""
+    """θ2 -> θ1 bit-exactly: write a delta's recorded base values back, or restore the exact
+    values a LoRA merge overwrote (known only to the runtime that merged it)."""
     from ..artifacts import revert_delta
 
     lm = ctx.state.get(ctx.state.models, "model", body.model, "model")
+    if _adapter_dir(ctx, body.delta) is not None:
+        from ..training.lora import revert_adapter
+
+        applied = lm.extra.pop("adapter_applied", None)
+        if applied is None:
+            raise BadRequest(
+                "no LoRA adapter was merged into this model in this runtime: a merge subtracts "
+                "inexactly, so only the runtime that merged it can revert it exactly",
+                path="delta",
+            )
+        revert_adapter(lm.model, applied)
+        return Reply(
+            {
+                "entries": len(applied.originals),
+                "params": sum(v.numel() for v in applied.originals.values()),
+                "manifest": {"kind": "peft-lora", "path": applied.path},
+            }
+        )
     delta = _load_delta(ctx, body.delta)
     revert_delta(lm.model, delta)
     lm.extra.pop("delta", None)
     return Reply({"entries": len(delta.entries), "params": delta.numel, "manifest": delta.manifest})
+
+
+def _adapter_dir(ctx: OpContext, raw: str) -> Path | None:
+    """A peft adapter directory (or a checkpoint holding `lora-adapter/`), else None."""
+    from ..models.saving import ADAPTER_DIR
+
+    path = ctx.state.check_path(raw, "delta", must_exist=True)
+    for d in (path, path / ADAPTER_DIR):
+        if (d / "adapter_config.json").is_file():
+            return d
+    return None
 
 
 def _load_delta(ctx: OpContext, raw: str):

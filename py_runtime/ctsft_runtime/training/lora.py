@@ -84,3 +84,45 @@ def wrap_lora(model: Any, family: str, options: LoraOptions) -> Lora:
     except ValueError as e:
         raise BadRequest(f"peft refused the LoRA config: {e}", path="lora") from None
     return Lora(peft_model, options, targets)
+
+
+@dataclass
+class AppliedAdapter:
+    """A merged LoRA adapter and the exact base values it overwrote (for a bit-exact revert:
+    peft's own unmerge subtracts, which is not exact in floating point)."""
+
+    path: str
+    originals: dict[str, Any]
+
+
+def apply_adapter(model: Any, adapter_dir: Path) -> tuple[Any, AppliedAdapter]:
+    """Merge a peft LoRA adapter (peft's format) into `model`; returns the plain merged model."""
+    import json
+
+    from peft import PeftModel
+
+    try:
+        config = json.loads((adapter_dir / "adapter_config.json").read_text())
+    except (OSError, ValueError) as e:
+        raise BadRequest(f"{adapter_dir} is not a peft adapter: {e}", path="delta") from None
+    targets = config.get("target_modules") or []
+    targets = [targets] if isinstance(targets, str) else list(targets)
+    originals = {
+        name: p.detach().clone()
+        for name, p in model.named_parameters()
+        if any(name.rsplit(".", 1)[0].endswith(t) for t in targets)
+    }
+    try:
+        merged = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
+    except (ValueError, KeyError, RuntimeError) as e:
+        raise BadRequest(f"adapter {adapter_dir} does not fit this model: {e}", path="delta") from None
+    return merged, AppliedAdapter(str(adapter_dir), originals)
+
+
+def revert_adapter(model: Any, applied: AppliedAdapter) -> None:
+    import torch
+
+    params = dict(model.named_parameters())
+    with torch.no_grad():
+        for name, value in applied.originals.items():
+            params[name].copy_(value)

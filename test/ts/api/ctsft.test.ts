@@ -71,7 +71,7 @@ describe("CT-SFT training, artifacts and baselines", () => {
     a?.forEach((row, i) => row.forEach((x, j) => assert.ok(Math.abs(x - (b?.[i]?.[j] as number)) < 1e-4, `${x} vs ${b?.[i]?.[j]}`)));
   });
 
-  it("runs the norms and LoRA baselines; LoRA saves its peft adapter beside the merged model", async () => {
+  it("runs the norms and LoRA baselines; LoRA saves its peft adapter, which applies and reverts", async () => {
     const norms = await rt.models.load({ source: theta1 });
     const n = (await rt.train({ model: norms, data: easy(), method: "norms", epochs: 1, lr: 1e-2 }).finalResult()).body;
     assert.ok(n.paramsFraction < 0.05);
@@ -83,8 +83,18 @@ describe("CT-SFT training, artifacts and baselines", () => {
     const saved = await lora.save(join(dir, "lora"));
     assert.ok(saved.adapter && existsSync(join(saved.adapter, "adapter_config.json")));
     const reloaded = await rt.models.load({ source: saved.path });
-    assert.deepEqual(await logits(reloaded), await logits(lora));
-    await Promise.all([norms.release(), lora.release(), reloaded.release()]);
+    const merged = await logits(lora);
+    assert.deepEqual(await logits(reloaded), merged);
+    // The adapter in peft's format applies to θ1 and reverts bit-exactly in this runtime.
+    const base = await rt.models.load({ source: theta1 });
+    const before = await logits(base);
+    await base.applyDelta(saved.path);
+    const applied = (await logits(base)) as number[][];
+    applied.forEach((row, i) => row.forEach((x, j) => assert.ok(Math.abs(x - (merged?.[i]?.[j] as number)) < 1e-5)));
+    await assert.rejects(base.applyDelta(saved.path), (e: unknown) => e instanceof BadRequestError && /already merged/.test(e.message));
+    await base.revertDelta(saved.path);
+    assert.deepEqual(await logits(base), before);
+    await Promise.all([norms.release(), lora.release(), reloaded.release(), base.release()]);
   });
 
   it("answers bad input with typed errors", async () => {
