@@ -24,4 +24,7 @@ export {
   type ErrorInfo,
 } from "./errors.ts";
 export { EmbeddedUnavailableError } from "./transport/launch-embedded.ts";
+export { compareMethods, meanStd, type CompareMethod, type CompareOptions, type CompareResult, type CompareRow, type CompareRun, type CompareTarget } from "./api/compare.ts";
+export { loadAdaptConfig, parseAdaptConfig, runAdapt, type AdaptResult } from "./api/adapt.ts";
+export { verdicts, writeReport, type ReportData } from "./report/index.ts";
 export * from "./schema/index.ts";

@@ -10,6 +10,15 @@ export interface Series {
 }
 
 const MAX_POINTS = 600;
+const TITLE_CHARS = 64;
+/** Approximate width of a 13 px bold title. */
+const titleWidth = (t: string) => Math.ceil(Math.min(t.length, TITLE_CHARS) * 8.2);
+
+/** A chart title (SVG text), shortened with an ellipsis past 64 characters; the full text is its tooltip. */
+function titleText(title: string, x: number): string {
+  const shown = title.length > TITLE_CHARS ? `${title.slice(0, TITLE_CHARS - 1)}…` : title;
+  return `<text x="${x}" y="16" font-weight="600" font-size="13"><title>${escapeHtml(title)}</title>${escapeHtml(shown)}</text>`;
+}
 
 /** Bucket-average a long series down to at most `MAX_POINTS` points, keeping x positions. */
 function downsample(ys: number[]): [number, number][] {
@@ -46,7 +55,7 @@ function legend(items: { name: string; colour: string }[], x: number, y: number,
  * legend. Empty input gives a short note instead.
  */
 export function lineChart(title: string, series: Series[], opts: { xLabel?: string; yLabel?: string; width?: number; height?: number } = {}): string {
-  const width = opts.width ?? 520;
+  const width = Math.max(opts.width ?? 520, 56 + titleWidth(title) + 14);
   const plotH = opts.height ?? 220;
   const pts = series.map((s) => ({ ...s, pts: downsample(s.ys) }));
   const all = pts.flatMap((s) => s.pts).filter(([, y]) => Number.isFinite(y));
@@ -65,7 +74,7 @@ export function lineChart(title: string, series: Series[], opts: { xLabel?: stri
   const height = m.t + plotH + m.b + leg.height + 8;
   const o: string[] = [];
   o.push(`<figure class="chart"><svg role="img" aria-label="${escapeHtml(title)}" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" font-family="system-ui, sans-serif" font-size="11">`);
-  o.push(`<text x="${m.l}" y="16" font-weight="600" font-size="13">${escapeHtml(title)}</text>`);
+  o.push(titleText(title, m.l));
   for (const v of yt) o.push(`<line x1="${m.l}" x2="${m.l + pw}" y1="${Y(v).toFixed(1)}" y2="${Y(v).toFixed(1)}" stroke="#e4e4e4"/><text x="${m.l - 6}" y="${(Y(v) + 4).toFixed(1)}" text-anchor="end">${tickLabel(v, yt)}</text>`);
   for (const v of xt) if (v >= x0 && v <= x1) o.push(`<line x1="${X(v).toFixed(1)}" x2="${X(v).toFixed(1)}" y1="${m.t + plotH}" y2="${m.t + plotH + 4}" stroke="#555555"/><text x="${X(v).toFixed(1)}" y="${m.t + plotH + 16}" text-anchor="middle">${tickLabel(v, xt)}</text>`);
   o.push(`<line x1="${m.l}" x2="${m.l + pw}" y1="${m.t + plotH}" y2="${m.t + plotH}" stroke="#555555"/><line x1="${m.l}" x2="${m.l}" y1="${m.t}" y2="${m.t + plotH}" stroke="#555555"/>`);
@@ -112,21 +121,22 @@ export function barChart(title: string, bars: Bar[], opts: { yLabel?: string; wi
   const yt = niceTicks(lo, hi, 5);
   const [y0, y1] = [yt[0] as number, yt.at(-1) as number];
   const barW = 16;
-  const groupW = series.length * barW + 24;
   const m = { l: 56, r: 14, t: 28, b: 36 };
   const plotH = opts.height ?? 200;
-  const pw = Math.max(opts.width ?? 0, groups.length * groupW);
-  const width = m.l + pw + m.r;
+  // At least room for the bars, the title and a 300 px plot; groups share the width evenly.
+  const width = Math.max(m.l + groups.length * (series.length * barW + 24) + m.r, m.l + 300 + m.r, m.l + titleWidth(title) + m.r, opts.width ?? 0);
+  const pw = width - m.l - m.r;
+  const groupW = pw / groups.length;
   const Y = (y: number) => m.t + plotH - ((y - y0) / (y1 - y0 || 1)) * plotH;
-  const leg = legend(series, m.l, m.t + plotH + m.b + 4, Math.max(pw, 300));
+  const leg = legend(series, m.l, m.t + plotH + m.b + 4, width - m.l - m.r);
   const height = m.t + plotH + m.b + leg.height + 6;
   const o: string[] = [];
-  o.push(`<figure class="chart"><svg role="img" aria-label="${escapeHtml(title)}" viewBox="0 0 ${Math.max(width, m.l + 300 + m.r)} ${height}" width="${Math.max(width, m.l + 300 + m.r)}" height="${height}" font-family="system-ui, sans-serif" font-size="11">`);
-  o.push(`<text x="${m.l}" y="16" font-weight="600" font-size="13">${escapeHtml(title)}</text>`);
+  o.push(`<figure class="chart"><svg role="img" aria-label="${escapeHtml(title)}" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" font-family="system-ui, sans-serif" font-size="11">`);
+  o.push(titleText(title, m.l));
   for (const v of yt) o.push(`<line x1="${m.l}" x2="${m.l + pw}" y1="${Y(v).toFixed(1)}" y2="${Y(v).toFixed(1)}" stroke="#e4e4e4"/><text x="${m.l - 6}" y="${(Y(v) + 4).toFixed(1)}" text-anchor="end">${tickLabel(v, yt)}</text>`);
   o.push(`<text transform="translate(14 ${m.t + plotH / 2}) rotate(-90)" text-anchor="middle">${escapeHtml(opts.yLabel ?? "")}</text>`);
   groups.forEach((g, gi) => {
-    const gx = m.l + gi * groupW + 12;
+    const gx = m.l + gi * groupW + (groupW - series.length * barW) / 2;
     series.forEach((s, si) => {
       const b = finite.find((q) => q.group === g && q.series === s.name);
       if (!b) return;
@@ -143,7 +153,9 @@ export function barChart(title: string, bars: Bar[], opts: { yLabel?: string; wi
       }
       o.push(`</g>`);
     });
-    o.push(`<text x="${gx + (series.length * barW) / 2}" y="${m.t + plotH + 16}" text-anchor="middle">${escapeHtml(g)}</text>`);
+    const maxChars = Math.max(4, Math.floor((groupW - 8) / 6.5));
+    const shown = g.length > maxChars ? `${g.slice(0, maxChars - 1)}…` : g;
+    o.push(`<text x="${gx + (series.length * barW) / 2}" y="${m.t + plotH + 16}" text-anchor="middle"><title>${escapeHtml(g)}</title>${escapeHtml(shown)}</text>`);
   });
   o.push(`<line x1="${m.l}" x2="${m.l + pw}" y1="${Y(0).toFixed(1)}" y2="${Y(0).toFixed(1)}" stroke="#555555"/><line x1="${m.l}" x2="${m.l}" y1="${m.t}" y2="${m.t + plotH}" stroke="#555555"/>`);
   o.push(leg.svg);

@@ -9,16 +9,18 @@ export function escapeHtml(s: string): string {
 }
 
 /**
- * Escape text for a Markdown document (table cells included): Markdown punctuation and
- * `|` are backslash-escaped, and `<`/`>` become entities so no raw HTML reaches a renderer.
+ * Escape text for a Markdown document (table cells and list items included): inline
+ * Markdown punctuation and `|` are backslash-escaped, `<`, `>` and `&` become entities so no
+ * raw HTML reaches a renderer, a leading block marker is escaped and newlines become spaces.
  */
 export function escapeMarkdown(s: string): string {
   return s
-    .replace(/[\\`*_{}[\]()#+!|~]/g, (c) => `\\${c}`)
+    .replace(/\r?\n/g, " ")
+    .replace(/[\\`*_[\]|~]/g, (c) => `\\${c}`)
     .replace(/&/g, "&amp;")
     .replace(/</g, "&lt;")
     .replace(/>/g, "&gt;")
-    .replace(/\r?\n/g, " ");
+    .replace(/^([#+\-=])/, "\\$1");
 }
 
 /** `x` with `digits` decimals and a real minus sign; "—" for null or non-finite. */

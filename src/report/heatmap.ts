@@ -32,7 +32,9 @@ export interface HeatGrid {
 export const NULL_COLOUR: Rgb = [217, 217, 217];
 const HATCH: Rgb = [176, 176, 176];
 const CIRCUIT_STROKE: Rgb = [0, 0, 0];
-const LOW_STROKE: Rgb = [90, 0, 120];
+// Low-relevance heads: black-and-white dashes, visible on deep blue, deep red and white alike.
+const LOW_STROKE: Rgb = [0, 0, 0];
+const LOW_GAP: Rgb = [255, 255, 255];
 
 /** Lay out the grid; ragged rows are padded with "not scored", non-finite scores count as not scored. */
 export function heatGrid(input: HeatmapInput): HeatGrid {
@@ -55,20 +57,27 @@ export function heatGrid(input: HeatmapInput): HeatGrid {
   return { layers, heads, vmax, cells };
 }
 
+/** The low-relevance mark: a 2 px outline of alternating black and white dashes. */
+function lowMark(x: number, y: number, size: number): string {
+  const r = `x="${x}" y="${y}" width="${size}" height="${size}" fill="none" stroke-width="2"`;
+  return `<rect ${r} stroke="${hex(LOW_GAP)}"/><rect ${r} stroke="${hex(LOW_STROKE)}" stroke-dasharray="4 4"/>`;
+}
+
 function svgNum(x: number): string {
-  return shortNum(x).replace("-", MINUS);
+  return shortNum(x).replaceAll("-", MINUS);
 }
 
 /**
  * The heatmap as an inline `<svg>` element (no namespace URL needed inside HTML): one cell
  * per head coloured on a diverging scale, circuit cells outlined solid black, low-relevance
- * heads outlined dashed purple, unscored cells hatched grey, axis labels, a colour-bar legend
+ * heads outlined with black-and-white dashes, unscored cells hatched grey, axis labels, a colour-bar legend
  * and a `<title>` tooltip per cell.
  */
 export function heatmapSvg(input: HeatmapInput, opts: { title?: string } = {}): string {
   const g = heatGrid(input);
   if (g.layers === 0 || g.heads === 0) return `<p class="note">No relevance scores.</p>`;
-  const cell = Math.max(24, Math.min(48, Math.floor(560 / g.heads)));
+  // Fit about 560 × 720 px, but never below 24 px per cell.
+  const cell = Math.max(24, Math.min(48, Math.floor(560 / g.heads), Math.floor(720 / g.layers)));
   const left = 56;
   const top = 48;
   const gridW = g.heads * cell;
@@ -96,7 +105,7 @@ export function heatmapSvg(input: HeatmapInput, opts: { title?: string } = {}): 
     const y = top + c.layer * cell;
     const label = `L${c.layer} H${c.head}: ${c.score === null ? "not scored" : svgNum(c.score)}${c.circuit ? " (circuit)" : ""}${c.low ? " (low relevance)" : ""}`;
     o.push(`<g><title>${escapeHtml(label)}</title><rect x="${x}" y="${y}" width="${cell}" height="${cell}" fill="${c.score === null ? "url(#hm-hatch)" : hex(c.colour)}" stroke="#ffffff" stroke-width="1"/>`);
-    if (c.low) o.push(`<rect x="${x + 2.5}" y="${y + 2.5}" width="${cell - 5}" height="${cell - 5}" fill="none" stroke="${hex(LOW_STROKE)}" stroke-width="2" stroke-dasharray="4 3"/>`);
+    if (c.low) o.push(lowMark(x + 3, y + 3, cell - 6));
     if (c.circuit) o.push(`<rect x="${x + 2}" y="${y + 2}" width="${cell - 4}" height="${cell - 4}" fill="none" stroke="${hex(CIRCUIT_STROKE)}" stroke-width="3"/>`);
     if (showValues && c.score !== null) {
       o.push(`<text x="${x + cell / 2}" y="${y + cell / 2 + 4}" text-anchor="middle" font-size="10" fill="${isDark(c.colour) ? "#ffffff" : "#222222"}">${escapeHtml(svgNum(c.score))}</text>`);
@@ -112,9 +121,7 @@ export function heatmapSvg(input: HeatmapInput, opts: { title?: string } = {}): 
   o.push(`<text x="${left + barW}" y="${legendTop + 26}" text-anchor="end">+${escapeHtml(svgNum(g.vmax))}</text>`);
   const lx = left + barW + 20;
   o.push(`<rect x="${lx}" y="${legendTop - 2}" width="16" height="16" fill="#ffffff" stroke="${hex(CIRCUIT_STROKE)}" stroke-width="3"/><text x="${lx + 22}" y="${legendTop + 10}">circuit</text>`);
-  o.push(
-    `<rect x="${lx}" y="${legendTop + 22}" width="16" height="16" fill="#ffffff" stroke="${hex(LOW_STROKE)}" stroke-width="2" stroke-dasharray="4 3"/><text x="${lx + 22}" y="${legendTop + 34}">low relevance</text>`,
-  );
+  o.push(`<rect x="${lx}" y="${legendTop + 22}" width="16" height="16" fill="#bbbbbb"/>${lowMark(lx + 1, legendTop + 23, 14)}<text x="${lx + 22}" y="${legendTop + 34}">low relevance</text>`);
   o.push(`<rect x="${lx + 110}" y="${legendTop - 2}" width="16" height="16" fill="url(#hm-hatch)"/><text x="${lx + 132}" y="${legendTop + 10}">not scored</text>`);
   o.push(`</svg>`);
   return o.join("\n");
@@ -196,20 +203,23 @@ class Raster {
     for (let y = y0; y < y0 + h; y++) for (let x = x0; x < x0 + w; x++) this.set(x, y, c);
   }
   /** An outline `t` px thick inside the box; `dash` > 0 draws dashes of that length. */
-  outline(x0: number, y0: number, w: number, h: number, t: number, c: Rgb, dash = 0): void {
-    const on = (k: number) => dash === 0 || Math.floor(k / dash) % 2 === 0;
+  /** An outline `t` px thick inside the box; `dash` > 0 alternates `c` and `gap` every `dash` px. */
+  outline(x0: number, y0: number, w: number, h: number, t: number, c: Rgb, dash = 0, gap?: Rgb): void {
+    const col = (k: number) => (dash === 0 || Math.floor(k / dash) % 2 === 0 ? c : gap);
     for (let k = 0; k < w; k++) {
-      if (!on(k)) continue;
+      const cc = col(k);
+      if (!cc) continue;
       for (let j = 0; j < t; j++) {
-        this.set(x0 + k, y0 + j, c);
-        this.set(x0 + k, y0 + h - 1 - j, c);
+        this.set(x0 + k, y0 + j, cc);
+        this.set(x0 + k, y0 + h - 1 - j, cc);
       }
     }
     for (let k = 0; k < h; k++) {
-      if (!on(k)) continue;
+      const cc = col(k);
+      if (!cc) continue;
       for (let j = 0; j < t; j++) {
-        this.set(x0 + j, y0 + k, c);
-        this.set(x0 + w - 1 - j, y0 + k, c);
+        this.set(x0 + j, y0 + k, cc);
+        this.set(x0 + w - 1 - j, y0 + k, cc);
       }
     }
   }
@@ -251,8 +261,8 @@ export function heatmapLayout(layers: number, heads: number, cell = 32): Heatmap
 
 /**
  * The heatmap rasterised as an RGB PNG: same colours as the SVG, cells of `cell` px
- * (≥ 24), circuit cells outlined solid black (3 px), low-relevance heads outlined dashed
- * purple, unscored cells hatched grey, layer/head axis labels and a legend drawn with a
+ * (≥ 24), circuit cells outlined solid black (3 px), low-relevance heads outlined with
+ * black-and-white dashes, unscored cells hatched grey, layer/head axis labels and a legend drawn with a
  * built-in 5×7 pixel font.
  */
 export function heatmapPng(input: HeatmapInput, cell = 32): Buffer {
@@ -265,8 +275,11 @@ export function heatmapPng(input: HeatmapInput, cell = 32): Buffer {
   const gridW = g.heads * c;
   const gridH = g.layers * c;
   // Axis titles and labels.
-  r.text("HEAD", L.left + Math.max(0, (gridW - Raster.textWidth("HEAD", 2)) / 2), 6, 2, ink);
-  r.text("LAYER", 4, 6, 2, ink);
+  if (g.layers === 0 || g.heads === 0) r.text("NO RELEVANCE SCORES", L.left, 6, 2, ink);
+  else {
+    r.text("LAYER", 4, 6, 2, ink);
+    r.text("HEAD", Math.max(4 + Raster.textWidth("LAYER", 2) + 16, L.left + Math.floor((gridW - Raster.textWidth("HEAD", 2)) / 2)), 6, 2, ink);
+  }
   for (let h = 0; h < g.heads; h++) {
     const s = String(h);
     const scale = Raster.textWidth(s, 2) <= c - 4 ? 2 : 1;
@@ -290,7 +303,7 @@ export function heatmapPng(input: HeatmapInput, cell = 32): Buffer {
       r.set(x + c - 1, y + k, white);
       r.set(x + k, y + c - 1, white);
     }
-    if (cl.low) r.outline(x + 3, y + 3, c - 7, c - 7, 2, LOW_STROKE, 4);
+    if (cl.low) r.outline(x + 3, y + 3, c - 7, c - 7, 2, LOW_STROKE, 4, LOW_GAP);
     if (cl.circuit) r.outline(x + 1, y + 1, c - 3, c - 3, 3, CIRCUIT_STROKE);
   }
   // Legend: colour bar and markers.
@@ -308,7 +321,8 @@ export function heatmapPng(input: HeatmapInput, cell = 32): Buffer {
   r.fill(mx, ly - 2, 18, 18, white);
   r.outline(mx, ly - 2, 18, 18, 3, CIRCUIT_STROKE);
   r.text("CIRCUIT", mx + 24, ly + 3, 1, ink);
-  r.outline(mx, ly + 22, 18, 18, 2, LOW_STROKE, 4);
+  r.fill(mx, ly + 22, 18, 18, [187, 187, 187]);
+  r.outline(mx + 1, ly + 23, 16, 16, 2, LOW_STROKE, 4, LOW_GAP);
   r.text("LOW", mx + 24, ly + 27, 1, ink);
   r.fill(mx, ly + 46, 18, 18, NULL_COLOUR);
   for (let j = 0; j < 18; j++) for (let i = 0; i < 18; i++) if ((i + j) % 6 < 2) r.set(mx + i, ly + 46 + j, HATCH);

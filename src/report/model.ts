@@ -1,0 +1,91 @@
+// The report's input, and the derived tables both renderers share.
+import type { CompareRow } from "../api/compare.ts";
+import { fixed, headName, MINUS, pct, sig3, signed } from "./format.ts";
+
+/** Everything a `ctsft demo` / `ctsft adapt` report shows. */
+export interface ReportData {
+  /** e.g. "ctsft demo — synthetic languages". */
+  title: string;
+  /** ISO timestamp. */
+  createdAt: string;
+  /** Model, proxy language, targets, seeds, scorer, circuit size, … shown as a key/value table. */
+  setup: Record<string, string | number>;
+  /** The comparison rows from `compareMethods` (accuracies are fractions 0..1). */
+  rows: CompareRow[];
+  /** Relevance `[layers][heads]`; null = not scored. */
+  scores: (number | null)[][];
+  /** The selected heads `[layer, head]` (outlined on the heatmap). */
+  circuit: [number, number][];
+  /** Low-relevance heads (marked differently on the heatmap). */
+  low?: [number, number][];
+  /** Per-step training loss of every run. */
+  curves: { method: string; target: string; seed: number; losses: number[] }[];
+}
+
+/** The results table's header, in order (Markdown and HTML use the same columns). */
+export const RESULT_COLUMNS = [
+  "method",
+  "target",
+  "target acc. (%)",
+  "source acc. before → after (%)",
+  "forgetting (points)",
+  "Δ forgetting vs full (points)",
+  "Δ target vs full (points)",
+  "% parameters updated",
+  "seconds",
+] as const;
+
+/** One results-table row as display strings (unescaped), in {@link RESULT_COLUMNS} order. */
+export function resultCells(r: CompareRow): string[] {
+  const pm = (m: number | null, s: number | null) => (m === null || !Number.isFinite(m) ? "—" : `${signed(m * 100)} ± ${fixed((s ?? 0) * 100)}`);
+  return [
+    r.name,
+    r.target,
+    `${pct(r.target_acc)} ± ${pct(r.target_acc_std)}`,
+    `${pct(r.source_acc_before)} → ${pct(r.source_acc_after)}`,
+    `${fixed(r.forgetting * 100)} ± ${pct(r.forgetting_std)}`,
+    pm(r.forgetting_vs_full, r.forgetting_vs_full_std),
+    pm(r.target_vs_full, r.target_vs_full_std),
+    sig3(r.params_fraction * 100),
+    fixed(r.seconds, 1),
+  ];
+}
+
+/** Methods in order of first appearance (rows first, then curves). */
+export function methodOrder(data: ReportData): string[] {
+  return [...new Set([...data.rows.map((r) => r.name as string), ...data.curves.map((c) => c.method)])];
+}
+
+/** Targets in order of first appearance (rows first, then curves). */
+export function targetOrder(data: ReportData): string[] {
+  return [...new Set([...data.rows.map((r) => r.target), ...data.curves.map((c) => c.target)])];
+}
+
+/** Per target and method: the step-wise mean loss over seeds (steps a seed lacks are skipped). */
+export function meanCurves(data: ReportData): Map<string, Map<string, { ys: number[]; seeds: number }>> {
+  const out = new Map<string, Map<string, { ys: number[]; seeds: number }>>();
+  for (const target of targetOrder(data)) {
+    const byMethod = new Map<string, { ys: number[]; seeds: number }>();
+    for (const method of methodOrder(data)) {
+      const runs = data.curves.filter((c) => c.target === target && c.method === method && c.losses.length > 0);
+      if (runs.length === 0) continue;
+      const len = Math.max(...runs.map((c) => c.losses.length));
+      const ys: number[] = [];
+      for (let i = 0; i < len; i++) {
+        const vals = runs.map((c) => c.losses[i]).filter((v): v is number => v !== undefined && Number.isFinite(v));
+        ys.push(vals.length ? vals.reduce((a, b) => a + b, 0) / vals.length : Number.NaN);
+      }
+      byMethod.set(method, { ys, seeds: runs.length });
+    }
+    if (byMethod.size) out.set(target, byMethod);
+  }
+  return out;
+}
+
+/** The circuit heads with their scores, e.g. "L3H2 (R = 0.41)". */
+export function headList(heads: [number, number][], scores: (number | null)[][]): string[] {
+  return heads.map(([l, h]) => {
+    const v = scores[l]?.[h];
+    return v === null || v === undefined || !Number.isFinite(v) ? headName([l, h]) : `${headName([l, h])} (R = ${String(Number(v.toPrecision(3))).replace("-", MINUS)})`;
+  });
+}

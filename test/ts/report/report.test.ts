@@ -1,0 +1,348 @@
+// The run report: verdict statistics, report.md / report.html / heatmap.png written from a
+// hand-built comparison, the PNG decoded back, and the HTML rendered in headless Chromium.
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { promisify } from "node:util";
+import { type CompareMethod, type CompareRow, meanStd } from "../../../src/api/compare.ts";
+import {
+  decodePng,
+  diverging,
+  encodePng,
+  escapeHtml,
+  escapeMarkdown,
+  heatmapLayout,
+  type ReportData,
+  t95,
+  verdicts,
+  writeReport,
+} from "../../../src/report/index.ts";
+
+const CHROMIUM = "/usr/bin/chromium";
+const METHODS: CompareMethod[] = ["full", "ctsft", "ctsft-low", "random", "norms", "lora"];
+const EVIL = 'sun<script>alert("x")</script>';
+const TARGETS = ["jav", EVIL];
+const SEEDS = [0, 1, 2];
+const BEFORE = 0.82;
+
+/** Deterministic per-run noise in [−1, 1]. */
+function noise(...k: number[]): number {
+  let h = 2166136261;
+  for (const v of k) h = Math.imul(h ^ (v + 7919), 16777619) >>> 0;
+  return ((h % 2001) - 1000) / 1000;
+}
+
+interface Run {
+  method: CompareMethod;
+  target: string;
+  seed: number;
+  targetAcc: number;
+  sourceAfter: number;
+  paramsFraction: number;
+  seconds: number;
+}
+
+// Source accuracy lost (fraction) per method; on "jav" CT-SFT forgets clearly less than full
+// on every seed, on the other target the per-seed differences scatter around zero.
+const FORGET: Record<CompareMethod, number> = { full: 0.09, ctsft: 0.03, "ctsft-low": 0.05, random: 0.06, norms: 0.01, lora: 0.04 };
+const ACC: Record<CompareMethod, number> = { full: 0.71, ctsft: 0.69, "ctsft-low": 0.58, random: 0.62, norms: 0.55, lora: 0.68 };
+const PARAMS: Record<CompareMethod, number> = { full: 1, ctsft: 0.00412, "ctsft-low": 0.00412, random: 0.00412, norms: 0.000187, lora: 0.0123 };
+
+function makeRuns(): Run[] {
+  const runs: Run[] = [];
+  TARGETS.forEach((target, ti) => {
+    for (const seed of SEEDS) {
+      METHODS.forEach((method, mi) => {
+        const spread = ti === 0 ? 0.004 : 0.05;
+        const f = FORGET[method] + (ti === 1 && method === "ctsft" ? 0.05 : 0) + spread * noise(ti, seed, mi);
+        runs.push({
+          method,
+          target,
+          seed,
+          targetAcc: ACC[method] - 0.05 * ti + 0.02 * noise(ti, seed, mi, 1),
+          sourceAfter: BEFORE - f,
+          paramsFraction: PARAMS[method],
+          seconds: 3 + mi + seed * 0.1,
+        });
+      });
+    }
+  });
+  return runs;
+}
+
+/** The same aggregation as `compareMethods` (means, stds, paired differences against full). */
+function summarize(runs: Run[]): CompareRow[] {
+  const rows: CompareRow[] = [];
+  for (const target of TARGETS) {
+    const full = new Map(runs.filter((r) => r.target === target && r.method === "full").map((r) => [r.seed, r]));
+    for (const method of METHODS) {
+      const mine = runs.filter((r) => r.target === target && r.method === method);
+      const fullOf = (r: Run) => full.get(r.seed) as Run;
+      const [acc, accStd] = meanStd(mine.map((r) => r.targetAcc));
+      const [forget, forgetStd] = meanStd(mine.map((r) => BEFORE - r.sourceAfter));
+      const dF = method === "full" ? null : meanStd(mine.map((r) => fullOf(r).sourceAfter - r.sourceAfter));
+      const dT = method === "full" ? null : meanStd(mine.map((r) => r.targetAcc - fullOf(r).targetAcc));
+      rows.push({
+        name: method,
+        target,
+        seeds: mine.length,
+        target_acc: acc,
+        target_acc_std: accStd,
+        source_acc_before: BEFORE,
+        source_acc_after: meanStd(mine.map((r) => r.sourceAfter))[0],
+        forgetting: forget,
+        forgetting_std: forgetStd,
+        forgetting_vs_full: dF?.[0] ?? null,
+        forgetting_vs_full_std: dF?.[1] ?? null,
+        target_vs_full: dT?.[0] ?? null,
+        target_vs_full_std: dT?.[1] ?? null,
+        params_fraction: meanStd(mine.map((r) => r.paramsFraction))[0],
+        seconds: meanStd(mine.map((r) => r.seconds))[0],
+      });
+    }
+  }
+  return rows;
+}
+
+const SCORES: (number | null)[][] = [
+  [0.12, -0.03, null, 0.4],
+  [0.02, 0.31, -0.22, null],
+  [null, 0.05, 0.01, -0.08],
+  [0.27, -0.4, 0.09, 0.0],
+];
+
+function reportData(): ReportData {
+  const curves: ReportData["curves"] = [];
+  TARGETS.forEach((target, ti) =>
+    METHODS.forEach((method, mi) => {
+      for (const seed of SEEDS) {
+        const losses = Array.from({ length: 45 }, (_, s) => 1.1 * Math.exp(-s / (8 + 3 * mi)) + 0.25 + 0.05 * ti + 0.03 * noise(ti, mi, seed, s));
+        curves.push({ method, target, seed, losses });
+      }
+    }),
+  );
+  return {
+    title: "ctsft demo — synthetic languages",
+    createdAt: "2026-03-01T12:00:00.000Z",
+    setup: { model: "tiny-llama (4 layers × 4 heads)", "proxy language": "src", targets: TARGETS.join(", "), seeds: SEEDS.join(", "), scorer: "cdt", "circuit size": 3, epochs: 3 },
+    rows: summarize(makeRuns()),
+    scores: SCORES,
+    circuit: [
+      [0, 3],
+      [1, 1],
+      [3, 0],
+    ],
+    low: [
+      [3, 1],
+      [1, 2],
+    ],
+    curves,
+  };
+}
+
+function row(over: Partial<CompareRow>): CompareRow {
+  return {
+    name: "ctsft",
+    target: "t",
+    seeds: 3,
+    target_acc: 0.7,
+    target_acc_std: 0.01,
+    source_acc_before: 0.8,
+    source_acc_after: 0.78,
+    forgetting: 0.02,
+    forgetting_std: 0.01,
+    forgetting_vs_full: -0.05,
+    forgetting_vs_full_std: 0.01,
+    target_vs_full: -0.013,
+    target_vs_full_std: 0.008,
+    params_fraction: 0.004,
+    seconds: 1,
+    ...over,
+  };
+}
+
+describe("verdicts", () => {
+  it("uses the t table: n=2 → 12.71, 3 → 4.30, 7 → 2.45, 1 → no interval", () => {
+    assert.equal(t95(2), 12.706);
+    assert.equal(t95(3), 4.303);
+    assert.equal(t95(6), 2.571);
+    assert.equal(t95(7), 2.447);
+    assert.equal(t95(1), Number.POSITIVE_INFINITY);
+  });
+
+  it("calls an interval wholly below zero beyond seed noise, and says so from the numbers", () => {
+    const [v] = verdicts([row({ target: "jav" })]);
+    assert.ok(v);
+    assert.equal(v.beyondNoise, true);
+    assert.ok(Math.abs(v.diff - -5) < 1e-9);
+    assert.ok(Math.abs(v.halfWidth - (4.303 * 1) / Math.sqrt(3)) < 1e-9);
+    assert.equal(
+      v.text,
+      "jav: CT-SFT forgot 5.0 ± 1.0 points less than full fine-tuning (paired over 3 seeds, mean ± std; 95% interval of the difference −7.5…−2.5 points): beyond seed noise. Target accuracy vs full: −1.3 ± 0.8 points.",
+    );
+  });
+
+  it("does not call an interval that contains zero", () => {
+    const [v] = verdicts([row({ target: "jav", forgetting_vs_full: -0.021, forgetting_vs_full_std: 0.03 })]);
+    assert.ok(v);
+    assert.equal(v.beyondNoise, false);
+    assert.equal(
+      v.text,
+      "jav: CT-SFT forgot 2.1 ± 3.0 points less than full fine-tuning (paired over 3 seeds, mean ± std; 95% interval of the difference −9.6…+5.4 points): not beyond seed noise. Target accuracy vs full: −1.3 ± 0.8 points.",
+    );
+  });
+
+  it("never calls one seed beyond noise, however large the difference", () => {
+    const [v] = verdicts([row({ seeds: 1, forgetting_vs_full: -0.3, forgetting_vs_full_std: 0 })]);
+    assert.ok(v);
+    assert.equal(v.beyondNoise, false);
+    assert.equal(v.halfWidth, Number.POSITIVE_INFINITY);
+    assert.match(v.text, /forgot 30\.0 ± 0\.0 points less .*\(a single seed: no interval\): one seed cannot separate/);
+  });
+
+  it("reports CT-SFT forgetting more as no advantage, and a missing pair as such", () => {
+    const vs = verdicts([row({ target: "a", forgetting_vs_full: 0.05, forgetting_vs_full_std: 0.005 }), row({ target: "b", forgetting_vs_full: null, forgetting_vs_full_std: null }), row({ target: "c", name: "full" })]);
+    assert.equal(vs.length, 3);
+    assert.equal(vs[0]?.beyondNoise, false);
+    assert.match(vs[0]?.text as string, /forgot 5\.0 ± 0\.5 points more than full .*: CT-SFT forgot more, beyond seed noise \(no advantage\)\./);
+    assert.ok(Number.isNaN(vs[1]?.diff) && vs[1]?.beyondNoise === false);
+    assert.match(vs[2]?.text as string, /^c: no paired comparison/);
+  });
+});
+
+describe("PNG codec", () => {
+  it("round-trips RGB and RGBA images", () => {
+    for (const channels of [3, 4] as const) {
+      const width = 7;
+      const height = 5;
+      const pixels = Uint8Array.from({ length: width * height * channels }, (_, i) => (i * 37 + (i >> 3)) & 0xff);
+      const img = decodePng(encodePng({ width, height, channels, pixels }));
+      assert.deepEqual([img.width, img.height, img.channels], [width, height, channels]);
+      assert.deepEqual(img.pixels, pixels);
+    }
+  });
+
+  it("rejects a corrupted chunk", () => {
+    const png = encodePng({ width: 2, height: 2, channels: 3, pixels: new Uint8Array(12) });
+    png[20] = (png[20] as number) ^ 0xff; // inside IHDR
+    assert.throws(() => decodePng(png), /CRC mismatch/);
+  });
+});
+
+describe("writeReport", () => {
+  let dir: string;
+  let paths: { markdown: string; html: string; png: string };
+  let data: ReportData;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), "ctsft-report-"));
+    data = reportData();
+    paths = writeReport(join(dir, "out", "demo"), data);
+  });
+  after(() => {
+    if (!process.env.CTSFT_KEEP_REPORT) rmSync(dir, { recursive: true, force: true });
+    else console.log(`report kept in ${dir}`);
+  });
+
+  it("writes the three files atomically into a new directory", () => {
+    for (const p of [paths.markdown, paths.html, paths.png]) assert.ok(existsSync(p) && statSync(p).size > 100, p);
+    assert.deepEqual(readdirSync(join(dir, "out", "demo")).sort(), ["heatmap.png", "report.html", "report.md"]);
+  });
+
+  it("the verdicts on the realistic data: jav beyond noise, the other target not", () => {
+    const vs = verdicts(data.rows);
+    assert.deepEqual(
+      vs.map((v) => [v.target, v.beyondNoise]),
+      [
+        ["jav", true],
+        [EVIL, false],
+      ],
+    );
+  });
+
+  it("report.md has the setup, every method, each verdict, the circuit and the links", () => {
+    const md = readFileSync(paths.markdown, "utf8");
+    assert.ok(md.startsWith("# ctsft demo — synthetic languages\n"));
+    for (const m of METHODS) assert.match(md, new RegExp(`^\\| ${m.replace("-", "\\-")} \\| `, "m"), m);
+    for (const v of verdicts(data.rows)) assert.ok(md.includes(`- ${escapeMarkdown(v.text)}`), v.text);
+    assert.ok(!md.includes("<script>"), "raw HTML from a dataset name reached the Markdown");
+    assert.ok(md.includes("sun&lt;script&gt;"));
+    assert.ok(md.includes("Circuit (3 heads): L0H3 (R = 0.4), L1H1 (R = 0.31), L3H0 (R = 0.27)"));
+    assert.ok(md.includes("Low-relevance heads (2): L3H1 (R = −0.4), L1H2 (R = −0.22)"));
+    assert.ok(md.includes("](report.html)") && md.includes("](heatmap.png)"));
+    // % parameters: 3 significant digits; the 1.0 full row is 100.
+    assert.match(md, /\| ctsft \| jav \| [^\n]*\| 0\.412 \| [\d.]+ \|/);
+    assert.match(md, /\| full \| jav \| [^\n]*\| — \| — \| 100 \| [\d.]+ \|/);
+  });
+
+  it("report.html is self-contained and escapes dataset names", () => {
+    const html = readFileSync(paths.html, "utf8");
+    assert.ok(!/https?:\/\//i.test(html), "external URL in the HTML");
+    assert.ok(!/<script/i.test(html), "a <script> element in the HTML");
+    assert.ok(!/\bsrc=|<link\b|@import|url\((?!#)/i.test(html), "an external resource reference");
+    assert.ok(html.includes(escapeHtml(EVIL)));
+    assert.match(html, /<table id="results">/);
+    assert.match(html, /<svg class="heatmap"/);
+    assert.equal((html.match(/stroke-width="3"\/>/g) ?? []).length >= 3, true, "circuit outlines");
+    assert.ok(html.includes('stroke-dasharray="4 4"'), "low-relevance marks");
+    assert.ok(html.includes("training loss"));
+    for (const v of verdicts(data.rows)) assert.ok(html.includes(escapeHtml(v.text)));
+  });
+
+  it("heatmap.png decodes to the laid-out size with the scale's colours and outlined circuit", () => {
+    const img = decodePng(readFileSync(paths.png));
+    const L = heatmapLayout(4, 4);
+    assert.ok(L.cell >= 24);
+    assert.deepEqual([img.width, img.height], [L.width, L.height]);
+    const px = (x: number, y: number) => Array.from(img.pixels.subarray((y * img.width + x) * img.channels, (y * img.width + x) * img.channels + 3));
+    const centre = (l: number, h: number) => px(L.left + h * L.cell + (L.cell >> 1), L.top + l * L.cell + (L.cell >> 1));
+    const vmax = 0.4;
+    assert.deepEqual(centre(1, 1), diverging(0.31 / vmax)); // red-ish, positive (circuit)
+    assert.deepEqual(centre(3, 1), diverging(-0.4 / vmax)); // deepest blue
+    assert.deepEqual(centre(2, 1), diverging(0.05 / vmax));
+    assert.deepEqual(centre(3, 1), [33, 102, 172]);
+    assert.deepEqual(centre(0, 3), [178, 24, 43]); // +vmax: deepest red
+    assert.deepEqual(centre(0, 2), [217, 217, 217]); // not scored
+    // Circuit cell (0,3): a black outline just inside the cell edge; non-circuit (0,0) none.
+    assert.deepEqual(px(L.left + 3 * L.cell + 2, L.top + (L.cell >> 1)), [0, 0, 0]);
+    assert.notDeepEqual(px(L.left + 0 * L.cell + 2, L.top + (L.cell >> 1)), [0, 0, 0]);
+    // Low-relevance cell (3,1): black-and-white dashes 3 px inside the cell.
+    const [lx, ly] = [L.left + 1 * L.cell + 3, L.top + 3 * L.cell + 3];
+    assert.deepEqual(px(lx, ly + 1), [0, 0, 0]);
+    assert.deepEqual(px(lx, ly + 5), [255, 255, 255]);
+  });
+
+  it("renders in headless Chromium: the DOM has the results table, the screenshot is non-trivial", { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} not installed (apt-get install -y chromium)`, timeout: 120_000 }, async () => {
+    const run = promisify(execFile);
+    const common = [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-dev-shm-usage",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      "--hide-scrollbars",
+    ];
+    const version = (await run(CHROMIUM, ["--version"], { timeout: 30_000 })).stdout.trim();
+    const url = `file://${paths.html}`;
+    const { stdout: dom } = await run(CHROMIUM, [...common, `--user-data-dir=${mkdtempSync(join(dir, "chr-"))}`, "--dump-dom", url], { timeout: 90_000, maxBuffer: 64 << 20 });
+    const table = dom.match(/<table id="results">[\s\S]*?<\/table>/)?.[0];
+    assert.ok(table, "no results table in the rendered DOM");
+    for (const m of METHODS) assert.ok(table.includes(`</span>${m}</td>`), `method ${m} missing from the rendered table`);
+    assert.equal((table.match(/<tr/g) ?? []).length, 1 + METHODS.length * TARGETS.length);
+    assert.ok(!/<script/i.test(dom), "a script element appeared in the rendered DOM");
+    assert.ok(dom.includes("sun&lt;script&gt;"));
+    assert.match(dom, /<svg class="heatmap"/);
+
+    const shot = join(dir, "screenshot.png");
+    await run(CHROMIUM, [...common, `--user-data-dir=${mkdtempSync(join(dir, "chr-"))}`, `--screenshot=${shot}`, "--window-size=1200,1600", url], { timeout: 90_000 });
+    assert.ok(existsSync(shot), "no screenshot");
+    assert.ok(statSync(shot).size > 30_000, `screenshot only ${statSync(shot).size} bytes`);
+    console.log(`rendered with ${version}; screenshot ${statSync(shot).size} bytes`);
+  });
+});
