@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { rankHeads, Runtime } from "../src/index.ts";
+import { nusaxTheta1 } from "./fixture.ts";
 import type { BenchOptions, BenchResult } from "./main.ts";
 
 function ranks(xs: number[]): number[] {
@@ -39,17 +40,7 @@ export async function run(_: BenchOptions): Promise<BenchResult> {
   const k = Number(process.env.BENCH_K ?? 3);
   const dir = mkdtempSync(join(tmpdir(), "ctsft-faith-"));
   await using rt = await Runtime.start();
-  const created = await rt.models.create({
-    family: "llama",
-    layers: 4,
-    heads: 4,
-    dModel: 64,
-    corpus: ["ind", "jav", "sun"].map((l) => join(nusax, l, "train.csv")),
-    vocab: 2000,
-    out: join(dir, "base"),
-  });
-  const model = await rt.models.load({ source: created.path });
-  await rt.train({ model, data: { nusax: { lang: "ind", split: "train", dir: nusax } }, epochs: 4, lr: 1e-3 }).finalResult();
+  const model = await nusaxTheta1(rt, nusax, dir, { epochs: 4 });
   const discovery = { nusax: { lang: "ind", split: "valid" as const, dir: nusax }, perClass: 24 };
   const test = { nusax: { lang: "ind", split: "test" as const, dir: nusax } };
   const { body: base } = await rt.scoring.baseline({ model, data: discovery }).finalResult();

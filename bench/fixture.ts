@@ -29,3 +29,20 @@ export async function tinySetup(rt: Runtime, opts: { layers?: number; heads?: nu
   if (opts.train ?? true) await rt.train({ model, data: { path: src.train as string }, epochs: 4, lr: 3e-3 }).finalResult();
   return { dir, files, model };
 }
+
+/** A tiny Llama built from scratch with a tokenizer on NusaX ind/jav/sun text and trained on
+ * ind (θ1): the model of the NusaX studies. */
+export async function nusaxTheta1(rt: Runtime, nusax: string, dir: string, opts: { epochs: number }): Promise<ModelHandle> {
+  const created = await rt.models.create({
+    family: "llama",
+    layers: 4,
+    heads: 4,
+    dModel: 64,
+    corpus: ["ind", "jav", "sun"].map((l) => join(nusax, l, "train.csv")),
+    vocab: 2000,
+    out: join(dir, "theta0"),
+  });
+  const model = await rt.models.load({ source: created.path });
+  await rt.train({ model, data: { nusax: { lang: "ind", split: "train", dir: nusax } }, epochs: opts.epochs, lr: 1e-3 }).finalResult();
+  return model;
+}

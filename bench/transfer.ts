@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { compareMethods } from "../src/api/compare.ts";
 import { Runtime } from "../src/index.ts";
+import { nusaxTheta1 } from "./fixture.ts";
 import type { BenchOptions, BenchResult } from "./main.ts";
 
 export async function run(_: BenchOptions): Promise<BenchResult> {
@@ -17,18 +18,8 @@ export async function run(_: BenchOptions): Promise<BenchResult> {
   const target = process.env.BENCH_TARGET ?? "jav";
   const dir = mkdtempSync(join(tmpdir(), "ctsft-transfer-"));
   await using rt = await Runtime.start();
-  const created = await rt.models.create({
-    family: "llama",
-    layers: 4,
-    heads: 4,
-    dModel: 64,
-    corpus: ["ind", "jav", "sun"].map((l) => join(nusax, l, "train.csv")),
-    vocab: 2000,
-    out: join(dir, "theta0"),
-  });
-  const theta0 = await rt.models.load({ source: created.path });
+  const theta0 = await nusaxTheta1(rt, nusax, dir, { epochs: 3 });
   const nx = (lang: string, split: "train" | "valid" | "test") => ({ nusax: { lang, split, dir: nusax } });
-  await rt.train({ model: theta0, data: nx("ind", "train"), epochs: 3, lr: 1e-3 }).finalResult();
   await theta0.save(join(dir, "theta1"));
   const result = await compareMethods(rt, {
     model: join(dir, "theta1"),

@@ -1,22 +1,13 @@
 import { z } from "zod";
 import { DataRef } from "./data.ts";
-import { Family } from "./models.ts";
+import { CreateModelRequest } from "./models.ts";
 import { ScoreMethod } from "./scoring.ts";
 
 const Method = z.enum(["full", "ctsft", "ctsft-low", "random", "norms", "lora"]);
 
-/** A model built from scratch (the demo's; also handy for quick experiments). */
-export const NewModelSpec = z
-  .object({
-    family: Family,
-    layers: z.number().int().positive(),
-    heads: z.number().int().positive(),
-    kvHeads: z.number().int().positive().optional(),
-    dModel: z.number().int().positive(),
-    vocab: z.number().int().positive().default(2000),
-    seed: z.number().int().default(0),
-  })
-  .strict();
+/** A model built from scratch (the demo's; also handy for quick experiments): `model.create`'s
+ * geometry; its corpus is the config's proxy and target training files. */
+export const NewModelSpec = CreateModelRequest.pick({ family: true, layers: true, heads: true, kvHeads: true, dModel: true, vocab: true, seed: true });
 
 /** The `ctsft adapt` config: everything a run needs, validated field by field. */
 export const AdaptConfig = z

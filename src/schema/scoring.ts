@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { DataRef } from "./data.ts";
+import { ModelInfo } from "./models.ts";
 
 /** Relevance scorers: `cdt` (directional contextual decomposition), `ablation` (exact
  * mean-ablation effect), `attribution` (first order), `cdt-unsigned` (‖rel‖/‖irrel‖). */
@@ -42,14 +43,7 @@ export const ScoreRequest = z
 export const ScoreEvent = z.object({ type: z.literal("progress"), phase: z.enum(["baseline", "scoring"]), done: z.number().int(), total: z.number().int() });
 
 const Grid = z.array(z.array(z.number().nullable()));
-const ModelRecord = z.object({
-  source: z.string(),
-  family: z.string(),
-  layers: z.number().int(),
-  heads: z.number().int(),
-  kvHeads: z.number().int(),
-  headDim: z.number().int(),
-  dModel: z.number().int(),
+const ModelRecord = ModelInfo.pick({ source: true, family: true, layers: true, heads: true, kvHeads: true, headDim: true, dModel: true }).extend({
   fingerprint: z.object({ config: z.string(), weights: z.string() }),
   params: z.object({ total: z.number().int(), norms: z.number().int(), perHead: z.array(z.array(z.number().int())) }),
 });

@@ -3,22 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
+from asserts import raises_bad
 
 from ctsft_runtime.data import LabeledSet, load_labeled
-from ctsft_runtime.errors import BadRequest
-
-
-@contextmanager
-def raises_bad(path: str, phrase: str) -> Iterator[None]:
-    with pytest.raises(BadRequest) as info:
-        yield
-    assert info.value.path == path
-    assert phrase in info.value.message, info.value.message
 
 
 def write(tmp_path: Path, name: str, content: str) -> Path:

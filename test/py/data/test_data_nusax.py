@@ -3,27 +3,17 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from asserts import raises_bad
 
 from ctsft_runtime.data import NUSAX_LABELS, nusax, nusax_languages, nusax_root
-from ctsft_runtime.errors import BadRequest
 
 NUSAX_DIR = os.environ.get("CTSFT_NUSAX_DIR")
 needs_nusax = pytest.mark.skipif(
     not NUSAX_DIR, reason="set CTSFT_NUSAX_DIR to the nusax-senti folder to test real data"
 )
-
-
-@contextmanager
-def raises_bad(path: str, phrase: str) -> Iterator[None]:
-    with pytest.raises(BadRequest) as info:
-        yield
-    assert info.value.path == path
-    assert phrase in info.value.message, info.value.message
 
 
 @needs_nusax

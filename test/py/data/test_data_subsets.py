@@ -2,23 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
-import pytest
+from asserts import raises_bad
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ctsft_runtime.data import LabeledSet, balanced_subsample, split
-from ctsft_runtime.errors import BadRequest
-
-
-@contextmanager
-def raises_bad(path: str, phrase: str) -> Iterator[None]:
-    with pytest.raises(BadRequest) as info:
-        yield
-    assert info.value.path == path
-    assert phrase in info.value.message, info.value.message
 
 
 def make(n: int, labels: list[int] | None = None) -> LabeledSet:

@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
+from asserts import raises_bad
 
 from ctsft_runtime.data import load_labeled, make_language, make_task, nusax, write_task_csv
 from ctsft_runtime.data.synthetic import COPULAS, NEGATIVE, POSITIVE, SOURCE_WORDS, token_overlap
-from ctsft_runtime.errors import BadRequest
 
 SMALL = {"n_train": 90, "n_valid": 30, "n_test": 60}
-
-
-@contextmanager
-def raises_bad(path: str, phrase: str) -> Iterator[None]:
-    with pytest.raises(BadRequest) as info:
-        yield
-    assert info.value.path == path
-    assert phrase in info.value.message, info.value.message
 
 
 def test_deterministic_by_seed() -> None:

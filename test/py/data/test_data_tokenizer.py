@@ -3,11 +3,9 @@ tokenizers, plus a tiny GPT-2 to show right padding + last_index reads the right
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import pytest
 import torch
+from asserts import raises_bad
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import PreTrainedTokenizerFast
 
@@ -18,7 +16,6 @@ from ctsft_runtime.data import (
     encode_batch,
     iterate_batches,
 )
-from ctsft_runtime.errors import BadRequest
 
 LABELS = ["negative", "neutral", "positive"]
 CORPUS = [
@@ -30,14 +27,6 @@ CORPUS = [
     "Sentiment: positive",
     "Sentiment: negative",
 ] * 4
-
-
-@contextmanager
-def raises_bad(path: str, phrase: str) -> Iterator[None]:
-    with pytest.raises(BadRequest) as info:
-        yield
-    assert info.value.path == path
-    assert phrase in info.value.message, info.value.message
 
 
 def _bpe() -> Tokenizer:
