@@ -18,9 +18,9 @@ export async function run(_: BenchOptions): Promise<BenchResult> {
   const target = process.env.BENCH_TARGET ?? "jav";
   const dir = mkdtempSync(join(tmpdir(), "ctsft-transfer-"));
   await using rt = await Runtime.start();
-  const theta0 = await nusaxTheta1(rt, nusax, dir, { epochs: 3 });
+  const theta1 = await nusaxTheta1(rt, nusax, dir, { epochs: 3 });
   const nx = (lang: string, split: "train" | "valid" | "test") => ({ nusax: { lang, split, dir: nusax } });
-  await theta0.save(join(dir, "theta1"));
+  await theta1.save(join(dir, "theta1"));
   const result = await compareMethods(rt, {
     model: join(dir, "theta1"),
     discovery: { ...nx("ind", "valid"), perClass: 24 },
