@@ -11,6 +11,8 @@ export { Handle, type HandleLike } from "./api/handles.ts";
 export { ModelHandle, Models } from "./api/models.ts";
 export { Circuits, rankHeads, Scoring, type BaselineOptions, type RankedHead, type ScoreOptions } from "./api/scoring.ts";
 export { createKeys, readClientKeys } from "./api/keys.ts";
+export { serveRuntime, type ServeOptions } from "./api/serve.ts";
+export type { HeartbeatOptions } from "./transport/connection.ts";
 export type { EvaluateOptions, TrainOptions } from "./api/runtime.ts";
 export {
   BadRequestError,
@@ -26,5 +28,5 @@ export {
 export { EmbeddedUnavailableError } from "./transport/launch-embedded.ts";
 export { compareMethods, meanStd, type CompareMethod, type CompareOptions, type CompareResult, type CompareRow, type CompareRun, type CompareTarget } from "./api/compare.ts";
 export { loadAdaptConfig, parseAdaptConfig, runAdapt, type AdaptResult } from "./api/adapt.ts";
-export { verdicts, writeReport, type ReportData } from "./report/index.ts";
+export { verdicts, writeReport, type ReportData, type Verdict } from "./report/index.ts";
 export * from "./schema/index.ts";

@@ -9,6 +9,8 @@ export interface ServeOptions {
   keys: string;
   device?: string;
   logLevel?: string;
+  /** Every path a client names must lie inside this directory (default: the server's working directory). */
+  root?: string;
 }
 
 /** Start a runtime that serves remote clients over tcp with CURVE authentication. The
@@ -17,5 +19,6 @@ export async function serveRuntime(options: ServeOptions): Promise<ChildProcess>
   const python = await ensurePythonEnv();
   const args = ["-m", "ctsft_runtime", "--bind", options.bind, "--keys", options.keys, "--parent-pid", String(process.pid)];
   args.push("--device", options.device ?? "auto", "--log-level", options.logLevel ?? "INFO");
+  if (options.root) args.push("--root", options.root);
   return spawn(python, args, { stdio: ["ignore", "inherit", "inherit"], env: runtimeEnv() });
 }
