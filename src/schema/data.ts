@@ -38,7 +38,9 @@ export const DatasetInfo = z.object({
 });
 export type DatasetInfo = z.infer<typeof DatasetInfo>;
 
+/** Request of `data.load`. */
 export const DataLoadRequest = z.object({ data: DataRef }).strict();
+/** Result of `data.load`: the handle and the dataset's size and labels. */
 export const DataLoadResult = z.object({ handle: z.string(), info: DatasetInfo });
 
 /** The synthetic multilingual task: a source language and targets at chosen distances. */
@@ -53,6 +55,7 @@ export const SyntheticRequest = z
     nTest: z.number().int().positive().default(300),
   })
   .strict();
+/** Result of `data.synthetic`: the CSV files per language and split. */
 export const SyntheticResult = z.object({
   dir: z.string(),
   files: z.record(z.string(), z.record(z.string(), z.string())),

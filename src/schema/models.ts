@@ -19,6 +19,7 @@ export const ModelInfo = z.object({
 });
 export type ModelInfo = z.infer<typeof ModelInfo>;
 
+/** Request of `model.load`. */
 export const LoadModelRequest = z
   .object({
     /** A checkpoint directory, a `.gguf` file, or a hub id present in the local cache. */
@@ -32,19 +33,26 @@ export const LoadModelRequest = z
     allowDownload: z.boolean().default(false),
   })
   .strict();
+/** Result of `model.load`: the handle and what the runtime knows about the model. */
 export const LoadModelResult = z.object({ handle: z.string(), info: ModelInfo });
 
+/** A request naming one runtime object by handle. */
 export const HandleRequest = z.object({ handle: z.string() }).strict();
+/** Request of `model.save`: where to write the checkpoint. */
 export const SaveModelRequest = z.object({ handle: z.string(), out: z.string().min(1) }).strict();
 /** Where `model.save` wrote: the checkpoint, plus a CT-SFT run's sparse delta or a LoRA run's adapter beside it. */
 export const SaveResult = z.object({ path: z.string(), delta: z.string().nullable(), adapter: z.string().nullable() });
+/** Request of `delta.apply` / `delta.revert`. */
 export const DeltaRequest = z.object({ model: z.string(), delta: z.string().min(1), keep: z.boolean().default(true) }).strict();
+/** Result of `delta.apply` / `delta.revert`: what was written, and the delta's manifest. */
 export const DeltaResult = z.object({ entries: z.number().int(), params: z.number().int(), manifest: z.record(z.string(), z.unknown()) });
+/** Result of `release`: whether the handle existed. */
 export const ReleaseResult = z.object({ released: z.boolean() });
 
 /** Model families ctsft knows the attention layout of. */
 export const Family = z.enum(["gpt2", "llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gpt_neox", "phi3", "opt", "bloom"]);
 
+/** Request of `model.create`: a real HF checkpoint from scratch. */
 export const CreateModelRequest = z
   .object({
     family: Family,
@@ -63,6 +71,7 @@ export const CreateModelRequest = z
     overwrite: z.boolean().default(false),
   })
   .strict();
+/** Result of `model.create`: the checkpoint's path and geometry. */
 export const CreateModelResult = z.looseObject({
   path: z.string(),
   family: z.string(),

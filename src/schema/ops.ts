@@ -45,6 +45,7 @@ export const EchoRequest = z
     viaTorch: z.boolean().optional(),
   })
   .strict();
+/** Result of `echo`. */
 export const EchoResult = z.object({ payload: z.unknown() });
 
 /** `diagnose`: a streamed op for checking the bridge (events, delays, failures). */
@@ -57,11 +58,13 @@ export const DiagnoseRequest = z
     failCode: z.enum(["internal", "out_of_memory"]).optional(),
   })
   .strict();
+/** A `diagnose` tick. */
 export const DiagnoseEvent = z.object({
   type: z.literal("tick"),
   step: z.number().int(),
   total: z.number().int(),
 });
+/** Result of `diagnose`. */
 export const DiagnoseResult = z.object({ count: z.number().int(), seconds: z.number() });
 
 /** Control-socket `status`. */
@@ -94,6 +97,7 @@ export const OPS = {
   "circuit.select": { request: SelectRequest, result: Circuit },
 } as const;
 
+/** Name of a runtime operation. */
 export type OpName = keyof typeof OPS;
 type Entry<O extends OpName> = (typeof OPS)[O];
 /** What a caller passes for op `O` (defaults optional). */

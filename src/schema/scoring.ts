@@ -19,9 +19,12 @@ const Discovery = {
   maxLength: z.number().int().min(8).default(128),
 };
 
+/** Request of the `baseline` op: the mean of every head's z over a discovery set. */
 export const BaselineRequest = z.object(Discovery).strict();
+/** Result of `baseline`: a handle to μ kept in the runtime (tensor `mean` travels with it). */
 export const BaselineResult = z.object({ handle: z.string(), n: z.number().int(), classCounts: z.record(z.string(), z.number().int()) });
 
+/** Request of the `score` op: relevance of heads by one scorer. */
 export const ScoreRequest = z
   .object({
     ...Discovery,
@@ -40,6 +43,7 @@ export const ScoreRequest = z
   })
   .strict();
 
+/** Progress of `baseline` and `score`. */
 export const ScoreEvent = z.object({ type: z.literal("progress"), phase: z.enum(["baseline", "scoring"]), done: z.number().int(), total: z.number().int() });
 
 const Grid = z.array(z.array(z.number().nullable()));
@@ -66,8 +70,10 @@ export const ScoresFile = z.object({
 });
 export type ScoresFile = z.infer<typeof ScoresFile>;
 
+/** How heads are ranked for a circuit. */
 export const CircuitStrategy = z.enum(["circuit", "low", "random", "explicit"]);
 
+/** Request of `circuit.select`: a rule (topK, budget or threshold) under a strategy. */
 export const SelectRequest = z
   .object({
     /** Path of a scores file. */

@@ -69,6 +69,7 @@ export const TrainRequest = z.discriminatedUnion("method", [
 
 const Metrics = z.object({ accuracy: z.number(), macroF1: z.number(), n: z.number().int() });
 
+/** Events of `train`: `start` (groups), `step` (loss, lr, throughput, eta), `epoch` (validation). */
 export const TrainEvent = z.discriminatedUnion("type", [
   z.object({
     type: z.literal("start"),
@@ -94,6 +95,7 @@ export const TrainEvent = z.discriminatedUnion("type", [
 ]);
 export type TrainEvent = z.infer<typeof TrainEvent>;
 
+/** Result of `train`: steps, losses, validation, parameter counts, speed, peak memory, and what the method trained. */
 export const TrainResult = z.object({
   method: z.string(),
   steps: z.number().int(),
@@ -114,6 +116,7 @@ export const TrainResult = z.object({
 });
 export type TrainResult = z.infer<typeof TrainResult>;
 
+/** Request of `evaluate`: one or more datasets; optionally with heads mean-ablated. */
 export const EvaluateRequest = z
   .object({
     model: z.string(),
@@ -144,5 +147,7 @@ export const EvaluationReport = z.object({
 });
 export type EvaluationReport = z.infer<typeof EvaluationReport>;
 
+/** Progress of `evaluate`: one event per finished dataset. */
 export const EvaluateEvent = z.object({ type: z.literal("dataset"), index: z.number().int(), dataset: z.string(), accuracy: z.number() });
+/** Result of `evaluate`: one report per dataset. */
 export const EvaluateResult = z.object({ results: z.array(EvaluationReport) });
