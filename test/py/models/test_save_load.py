@@ -4,6 +4,7 @@ records the task (template, labels) it was trained for."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -22,7 +23,7 @@ def test_round_trip_and_plain_transformers(tiny_checkpoint, synthetic_task, tmp_
     with torch.no_grad():
         for p in lm.model.parameters():  # make it differ from the saved original
             p.add_(0.01 * torch.randn_like(p))
-    out = save_checkpoint(lm, tmp_path / "saved")
+    out = Path(save_checkpoint(lm, tmp_path / "saved")["checkpoint"])
     assert not list(out.glob("*.bin")) and list(out.glob("*.safetensors"))
     assert json.loads((out / "ctsft.json").read_text())["template"].startswith("Review:")
 
