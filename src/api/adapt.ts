@@ -136,6 +136,9 @@ export async function runAdapt(
       "circuit size (heads)": c.circuit.topK,
       strategy: c.circuit.strategy,
       "source accuracy θ1": `${(result.sourceAccBefore * 100).toFixed(1)}%`,
+      ...Object.fromEntries(
+        c.targets.map((t) => [`θ1 on ${t.name} before target training`, `${((result.methods.find((r) => r.target === t.name)?.target_acc_before ?? Number.NaN) * 100).toFixed(1)}%`]),
+      ),
       ...Object.fromEntries(strategy.map((s) => [`auto: ${s.target}`, s.reason])),
     },
     rows: result.methods,

@@ -63,6 +63,8 @@ export interface CompareRow {
   name: CompareMethod;
   target: string;
   seeds: number;
+  /** θ1's accuracy on the target before any target training (zero-shot transfer). */
+  target_acc_before: number;
   target_acc: number;
   target_acc_std: number;
   source_acc_before: number;
@@ -103,7 +105,9 @@ export async function compareMethods(rt: Runtime, o: CompareOptions): Promise<Co
   const topK = o.topK ?? 2;
   const theta1 = await rt.models.load({ source: o.model });
   const sourceAccBefore = await accuracy(rt, theta1.id, o.sourceTest);
-  log(`θ1 source accuracy ${(sourceAccBefore * 100).toFixed(1)}%; scoring heads with ${scorer}`);
+  const zeroShot = new Map<string, number>();
+  for (const t of o.targets) zeroShot.set(t.name, await accuracy(rt, theta1.id, t.test));
+  log(`θ1 source accuracy ${(sourceAccBefore * 100).toFixed(1)}%; ${o.targets.map((t) => `${t.name} ${((zeroShot.get(t.name) as number) * 100).toFixed(1)}%`).join(", ")} before target training; scoring heads with ${scorer}`);
   const scores = join(o.workDir, `scores-${scorer}.json`);
   const grid = (await rt.scoring.score({ model: theta1, data: o.discovery, method: scorer, out: scores }).finalResult()).body.scores;
   await theta1.release();
@@ -146,7 +150,7 @@ export async function compareMethods(rt: Runtime, o: CompareOptions): Promise<Co
       }
     }
   }
-  return { methods: summarize(runs, o, sourceAccBefore), runs, sourceAccBefore, scores: grid, circuit, low, scorer };
+  return { methods: summarize(runs, o, sourceAccBefore, zeroShot), runs, sourceAccBefore, scores: grid, circuit, low, scorer };
 }
 
 async function accuracy(rt: Runtime, model: string, data: DataRef): Promise<number> {
@@ -168,7 +172,7 @@ export function meanStd(xs: number[]): [number, number] {
   return [m, Math.sqrt(v)];
 }
 
-function summarize(runs: CompareRun[], o: CompareOptions, before: number): CompareRow[] {
+function summarize(runs: CompareRun[], o: CompareOptions, before: number, zeroShot: Map<string, number>): CompareRow[] {
   const rows: CompareRow[] = [];
   for (const target of o.targets) {
     const full = new Map(runs.filter((r) => r.target === target.name && r.method === "full").map((r) => [r.seed, r]));
@@ -184,6 +188,7 @@ function summarize(runs: CompareRun[], o: CompareOptions, before: number): Compa
         name: method,
         target: target.name,
         seeds: mine.length,
+        target_acc_before: zeroShot.get(target.name) as number,
         target_acc: acc,
         target_acc_std: accStd,
         source_acc_before: before,

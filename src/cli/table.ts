@@ -6,10 +6,11 @@ const signed = (x: number | null, s: number | null) => (x === null ? "—" : `${
 
 /** The comparison as a plain-text table (accuracies and forgetting in percentage points). */
 export function resultsTable(rows: CompareRow[]): string {
-  const head = ["target", "method", "target acc %", "source acc % before → after", "forgetting", "Δ forgetting vs full", "Δ target vs full", "% params", "seconds"];
+  const head = ["target", "method", "θ1 target %", "target acc %", "source acc % before → after", "forgetting", "Δ forgetting vs full", "Δ target vs full", "% params", "seconds"];
   const body = rows.map((r) => [
     r.target,
     r.name,
+    pct(r.target_acc_before),
     pm(r.target_acc, r.target_acc_std),
     `${pct(r.source_acc_before)} → ${pct(r.source_acc_after)}`,
     pm(r.forgetting, r.forgetting_std),
