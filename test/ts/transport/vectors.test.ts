@@ -69,9 +69,12 @@ describe("decoding arbitrary bytes", () => {
   });
 
   it("round-trips any header and tensor set (fast-check)", () => {
+    // msgpackr decodes a "__proto__" key as "__proto_" (its guard against prototype
+    // pollution), so such keys are the one thing a body cannot carry; documented in protocol.md.
+    const body = fc.jsonValue().filter((v) => !JSON.stringify(v ?? null).includes('"__proto__"'));
     const dtypes: DType[] = ["float32", "int32", "uint8", "int64"];
     fc.assert(
-      fc.property(fc.string(), fc.jsonValue(), fc.constantFrom(...dtypes), fc.array(fc.integer({ min: 0, max: 100 }), { maxLength: 6 }), (id, body, dtype, values) => {
+      fc.property(fc.string(), body, fc.constantFrom(...dtypes), fc.array(fc.integer({ min: 0, max: 100 }), { maxLength: 6 }), (id, body, dtype, values) => {
         const Ctor = TYPED_ARRAY[dtype];
         const data = new Ctor(new ArrayBuffer(values.length * Ctor.BYTES_PER_ELEMENT), 0, values.length);
         values.forEach((x, i) => (data[i] = (data instanceof BigInt64Array ? BigInt(x) : x) as never));
