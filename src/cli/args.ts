@@ -1,3 +1,4 @@
+import { resolve } from "node:path";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { BadRequestError } from "../errors.ts";
 
@@ -26,9 +27,10 @@ export function num(value: string | undefined, flag: string, fallback?: number):
   return n;
 }
 
-/** `--data` as a dataset reference: `nusax:LANG[:SPLIT]` uses $CTSFT_NUSAX_DIR, anything else is a file. */
+/** `--data` as a dataset reference: `nusax:LANG[:SPLIT]` uses $CTSFT_NUSAX_DIR, anything
+ * else is a file, resolved against the working directory (the runtime may run elsewhere). */
 export function dataArg(value: string): { path: string } | { nusax: { lang: string; split: "train" | "valid" | "test" } } {
   const m = /^nusax:([a-z]+)(?::(train|valid|test))?$/.exec(value);
   if (m) return { nusax: { lang: m[1] as string, split: (m[2] ?? "train") as "train" | "valid" | "test" } };
-  return { path: value };
+  return { path: resolve(value) };
 }

@@ -21,10 +21,7 @@ export async function evaluate(argv: string[]): Promise<number> {
   if (data.length === 0) need(undefined, "--data", USAGE);
   await using rt = await Runtime.start({ device: values.device ?? "auto" });
   const model = await rt.models.load({ source: resolve(need(values.model, "--model", USAGE)) });
-  const refs = data.map((d) => {
-    const ref = dataArg(d);
-    return "path" in ref ? { path: resolve(ref.path) } : ref;
-  });
+  const refs = data.map(dataArg);
   const { body } = await rt.evaluate({ model, data: refs, batchSize: num(values["batch-size"], "--batch-size", 64) }).finalResult();
   // `dataset` is the argument as given, so callers can match rows to their inputs.
   const rows = body.results.map((r, i) => ({ dataset: data[i] as string, accuracy: r.accuracy, macro_f1: r.macroF1, n: r.n }));

@@ -24,8 +24,7 @@ export async function score(argv: string[]): Promise<number> {
     USAGE,
   );
   const method = ScoreMethod.parse(values.method);
-  const ref = dataArg(need(values.data, "--data", USAGE));
-  const data = { ...("path" in ref ? { path: resolve(ref.path) } : ref), perClass: num(values["per-class"], "--per-class") };
+  const data = { ...dataArg(need(values.data, "--data", USAGE)), perClass: num(values["per-class"], "--per-class") };
   await using rt = await Runtime.start({ device: values.device ?? "auto" });
   const model = await rt.models.load({ source: resolve(need(values.model, "--model", USAGE)) });
   const stream = rt.scoring.score({ model, data, method, out: resolve(need(values.out, "--out", USAGE)), batchSize: num(values["batch-size"], "--batch-size", 32) });

@@ -37,14 +37,10 @@ export async function train(argv: string[]): Promise<number> {
   const out = resolve(need(values.out, "--out", USAGE));
   await using rt = await Runtime.start({ device: values.device ?? "auto" });
   const model = await rt.models.load({ source: resolve(need(values.model, "--model", USAGE)) });
-  const fileRef = (v: string) => {
-    const ref = dataArg(v);
-    return "path" in ref ? { path: resolve(ref.path) } : ref;
-  };
   const common = {
     model,
-    data: fileRef(need(values.data, "--data", USAGE)),
-    valid: values.valid ? fileRef(values.valid) : undefined,
+    data: dataArg(need(values.data, "--data", USAGE)),
+    valid: values.valid ? dataArg(values.valid) : undefined,
     epochs: num(values.epochs, "--epochs", 3),
     lr: num(values.lr, "--lr", 5e-4),
     batchSize: num(values["batch-size"], "--batch-size", 16),

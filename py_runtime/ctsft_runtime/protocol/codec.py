@@ -76,6 +76,18 @@ def decode_frames(
     return header, tensors
 
 
+def decode_body(raw: msgspec.Raw, typ: type) -> Any:
+    """An op's body as its typed struct; an absent body (nil) means "all defaults". Errors
+    name the offending field as `body.<field>`."""
+    try:
+        return msgspec.msgpack.decode(b"\x80" if bytes(raw) == b"\xc0" else raw, type=typ)
+    except msgspec.ValidationError as e:
+        field = _path_of(e)
+        raise BadRequest(f"invalid body: {e}", path=f"body.{field}" if field else "body") from None
+    except msgspec.DecodeError as e:
+        raise BadRequest(f"invalid body: {e}", path="body") from None
+
+
 def _path_of(e: msgspec.ValidationError) -> str | None:
     # msgspec reports "... - at `$.field[0]`"; keep the field path for the error's `path`.
     msg = str(e)

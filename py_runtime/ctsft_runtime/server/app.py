@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import zmq
 
 from ..errors import BadRequest, Cancelled, CtsftError, NotFound, OutOfMemory, VersionMismatch
@@ -19,6 +18,7 @@ from ..ops import OPS
 from ..ops.state import RuntimeState
 from ..ops.system import hello_body
 from ..protocol import PROTOCOL_VERSION, Header, WireTensor, decode_frames, encode_frames
+from ..protocol.codec import decode_body
 from .control import Control
 from .curve import CurveConfig
 from .endpoints import Endpoints
@@ -176,7 +176,7 @@ class Server:
             spec = OPS.get(op)
             if spec is None:
                 raise NotFound(f"unknown op {op!r}; known ops: {', '.join(sorted(OPS))}", path="op")
-            body = _decode_body(header.body, spec.body_type)
+            body = decode_body(header.body, spec.body_type)
             cancel = self.control.begin(request_id, op)
             ctx = _Ctx(self, identity, request_id, op, tensors, self.state, cancel)
             try:
@@ -206,18 +206,6 @@ class Server:
             else:
                 err = CtsftError(f"{type(e).__name__}: {e}")
             self._send_error(identity, request_id, op, ctx.seq if ctx else 0, err, traceback.format_exc())
-
-
-def _decode_body(raw: msgspec.Raw, typ: type) -> Any:
-    try:
-        # An absent body (nil) means "all defaults".
-        return msgspec.msgpack.decode(b"\x80" if bytes(raw) == b"\xc0" else raw, type=typ)
-    except msgspec.ValidationError as e:
-        msg = str(e)
-        path = "body." + msg.split("at `$.", 1)[1].rstrip("`") if "at `$." in msg else "body"
-        raise BadRequest(f"invalid body: {msg}", path=path) from None
-    except msgspec.DecodeError as e:
-        raise BadRequest(f"invalid body: {e}", path="body") from None
 
 
 def _is_torch_oom(e: Exception) -> bool:

@@ -14,7 +14,7 @@ import zmq
 
 from ..errors import BadRequest, CtsftError
 from ..protocol import PROTOCOL_VERSION, Header
-from ..protocol.codec import decode_header
+from ..protocol.codec import decode_body, decode_header
 
 if TYPE_CHECKING:
     from .app import Server
@@ -92,7 +92,7 @@ class Control:
 
     def _dispatch(self, kind: str, op: str, raw: msgspec.Raw) -> dict[str, Any]:
         if kind == "cancel":
-            target = _decode(raw, CancelBody).target
+            target = decode_body(raw, CancelBody).target
             return {"cancelled": self.cancel(target)}
         if kind != "req":
             raise BadRequest(f"control socket takes 'cancel' and 'req', not {kind!r}", path="kind")
@@ -129,12 +129,3 @@ class Control:
         self.server.request_stop()
         time.sleep(2.0)
         os._exit(3)
-
-
-def _decode(raw: msgspec.Raw, typ: type) -> Any:
-    try:
-        return msgspec.msgpack.decode(raw, type=typ)
-    except msgspec.ValidationError as e:
-        raise BadRequest(f"invalid body: {e}", path="body") from None
-    except msgspec.DecodeError as e:
-        raise BadRequest(f"invalid body: {e}", path="body") from None
