@@ -17,7 +17,7 @@ from ..errors import BadRequest, Cancelled, CtsftError, NotFound, OutOfMemory, V
 from ..ops import OPS
 from ..ops.state import RuntimeState
 from ..ops.system import hello_body
-from ..protocol import PROTOCOL_VERSION, Header, WireTensor, decode_frames, encode_frames
+from ..protocol import PROTOCOL_VERSION, ErrorBody, Header, WireTensor, decode_frames, encode_frames
 from ..protocol.codec import decode_body
 from .control import Control
 from .curve import CurveConfig
@@ -123,13 +123,7 @@ class Server:
                 raise
 
     def _send_error(self, identity: bytes, request_id: str, op: str, seq: int, err: CtsftError, tb: str | None) -> None:
-        body: dict[str, Any] = {"code": err.code, "message": err.message}
-        if err.detail:
-            body["detail"] = err.detail
-        if tb:
-            body["traceback"] = tb
-        if err.path:
-            body["path"] = err.path
+        body = ErrorBody(err.code, err.message, err.detail, tb, err.path)
         with contextlib.suppress(PeerGone, Cancelled):
             self.send(identity, Header(PROTOCOL_VERSION, request_id, "error", op, seq, body))
 

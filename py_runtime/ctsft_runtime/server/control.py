@@ -13,7 +13,7 @@ import msgspec
 import zmq
 
 from ..errors import BadRequest, CtsftError
-from ..protocol import PROTOCOL_VERSION, Header
+from ..protocol import PROTOCOL_VERSION, ErrorBody, Header
 from ..protocol.codec import decode_body, decode_header
 
 if TYPE_CHECKING:
@@ -85,9 +85,7 @@ class Control:
             body = self._dispatch(header.kind, header.op, header.body)
             self._send(identity, Header(PROTOCOL_VERSION, request_id, "result", header.op, 0, body))
         except CtsftError as e:
-            err = {"code": e.code, "message": e.message}
-            if e.path:
-                err["path"] = e.path
+            err = ErrorBody(e.code, e.message, e.detail, None, e.path)
             self._send(identity, Header(PROTOCOL_VERSION, request_id, "error", "", 0, err))
 
     def _dispatch(self, kind: str, op: str, raw: msgspec.Raw) -> dict[str, Any]:
