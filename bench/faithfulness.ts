@@ -7,32 +7,9 @@
 import { join } from "node:path";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { rankHeads, Runtime } from "../src/index.ts";
+import { rankHeads, Runtime, spearman } from "../src/index.ts";
 import { nusaxTheta1 } from "./fixture.ts";
 import type { BenchOptions, BenchResult } from "./main.ts";
-
-function ranks(xs: number[]): number[] {
-  const order = xs.map((x, i) => [x, i] as const).sort((a, b) => a[0] - b[0]);
-  const r = new Array<number>(xs.length);
-  order.forEach(([, i], k) => (r[i] = k));
-  return r;
-}
-
-function spearman(a: number[], b: number[]): number {
-  const ra = ranks(a);
-  const rb = ranks(b);
-  const n = a.length;
-  const mean = (n - 1) / 2;
-  let num = 0;
-  let da = 0;
-  let db = 0;
-  for (let i = 0; i < n; i++) {
-    num += ((ra[i] as number) - mean) * ((rb[i] as number) - mean);
-    da += ((ra[i] as number) - mean) ** 2;
-    db += ((rb[i] as number) - mean) ** 2;
-  }
-  return num / Math.sqrt(da * db);
-}
 
 export async function run(_: BenchOptions): Promise<BenchResult> {
   const nusax = process.env.CTSFT_NUSAX_DIR;

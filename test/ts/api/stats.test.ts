@@ -1,0 +1,44 @@
+// The shared statistics behind the preservation figures: Spearman with average ranks for
+// ties, skipped null/NaN, null for undefined correlations; the top-k overlap.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { averageRanks, spearman, topKOverlap } from "../../../src/stats.ts";
+
+const close = (a: number | null, b: number) => assert.ok(a !== null && Math.abs(a - b) < 1e-12, `${a} ≠ ${b}`);
+
+describe("spearman", () => {
+  it("is ±1 for monotone vectors and 1 − 6Σd²/(n(n²−1)) without ties", () => {
+    close(spearman([1, 2, 3], [10, 20, 300]), 1);
+    close(spearman([1, 2, 3], [3, 2, 1]), -1);
+    close(spearman([1, 2, 3, 4, 5], [2, 1, 4, 3, 5]), 0.8);
+  });
+
+  it("gives tied values their average rank (scipy.stats.spearmanr agrees)", () => {
+    assert.deepEqual(averageRanks([3, 1, 3, 2]), [2.5, 0, 2.5, 1]);
+    close(spearman([1, 2, 2, 3], [1, 2, 3, 4]), 3 / Math.sqrt(10)); // 0.9486832980505138
+    close(spearman([1, 1, 2, 2], [2, 2, 1, 1]), -1);
+  });
+
+  it("skips positions where either side is null or NaN", () => {
+    close(spearman([1, null, 3, Number.NaN, 5], [2, 100, 4, -7, 6]), 1);
+    close(spearman([0.4, 0.1, null], [0.3, 0.2, 0.9]), 1);
+  });
+
+  it("is null, not NaN, when undefined: a constant side, fewer than two pairs", () => {
+    assert.equal(spearman([1, 1, 1], [1, 2, 3]), null);
+    assert.equal(spearman([1, 2, 3], [0, 0, 0]), null);
+    assert.equal(spearman([1, null], [2, 3]), null);
+    assert.equal(spearman([], []), null);
+    assert.throws(() => spearman([1, 2], [1]), RangeError);
+  });
+});
+
+describe("topKOverlap", () => {
+  it("is |top-k(a) ∩ top-k(b)| / k, never counting unscored heads", () => {
+    const a = [0.9, 0.1, 0.5, null];
+    assert.equal(topKOverlap(a, [0.2, 0.8, 0.7, 0.95], 2), 0);
+    assert.equal(topKOverlap(a, [0.9, 0.1, 0.2, 0.3], 2), 0.5);
+    assert.equal(topKOverlap(a, [1, 0, 0.5, Number.NaN], 2), 1);
+    assert.equal(topKOverlap(a, a, 0), null);
+  });
+});
