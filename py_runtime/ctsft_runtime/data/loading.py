@@ -239,6 +239,11 @@ def balanced_subsample(ds: LabeledSet, per_class: int, seed: int) -> LabeledSet:
     sequence and the seed, parallel sets (same labels row by row, like NusaX languages)
     get the same rows: the subsample stays parallel.
     """
+    return ds.select(balanced_indices(ds, per_class, seed), f"{ds.source} [balanced {per_class}/class, seed {seed}]")
+
+
+def balanced_indices(ds: LabeledSet, per_class: int, seed: int) -> list[int]:
+    """The sorted row indices `balanced_subsample` keeps."""
     if per_class < 1:
         raise BadRequest(f"per_class must be at least 1, got {per_class}", path="per_class")
     rng = random.Random(seed)
@@ -251,7 +256,7 @@ def balanced_subsample(ds: LabeledSet, per_class: int, seed: int) -> LabeledSet:
                 path="per_class",
             )
         chosen.extend(rng.sample(rows, per_class))
-    return ds.select(sorted(chosen), f"{ds.source} [balanced {per_class}/class, seed {seed}]")
+    return sorted(chosen)
 
 
 def split(ds: LabeledSet, parts: Sequence[float] | Sequence[int], seed: int) -> list[LabeledSet]:

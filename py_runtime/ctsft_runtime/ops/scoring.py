@@ -16,6 +16,10 @@ from .tensors import from_torch
 Method = Literal["cdt", "ablation", "attribution", "cdt-unsigned"]
 
 
+class FaithfulnessBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
+    examples: int = 64  # label-balanced subsample of the discovery set that ablation runs on
+
+
 class BaselineBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
     model: str
     data: DataRef
@@ -37,7 +41,9 @@ class ScoreBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
     max_length: int = 128
     chunk: int = 16
     # cdt only: how later layers' attention patterns split (see scoring/cdt/pairs.py).
-    pattern: Literal["decomposed", "frozen"] = "decomposed"
+    pattern: Literal["shapley", "frozen", "decomposed"] = "shapley"
+    # Spearman with exact mean-ablation on a subsample (True: the default subsample; False: off).
+    faithfulness: bool | FaithfulnessBody = True
     out: str | None = None
 
 
@@ -92,7 +98,15 @@ def score(ctx: OpContext, body: ScoreBody) -> Reply:
     from ..circuits import fingerprint, param_table, write_json
     from ..circuits.artifact import SCORES_VERSION, nan_to_none, stamp
     from ..scoring import ScoreContext, score_heads
+    from ..scoring.faithfulness import faithfulness
 
+    opts = None  # faithfulness check: ablation itself needs none
+    if body.faithfulness is not False and body.method != "ablation":
+        opts = body.faithfulness if isinstance(body.faithfulness, FaithfulnessBody) else FaithfulnessBody()
+        if opts.examples < 2:
+            raise BadRequest(
+                f"faithfulness.examples must be at least 2, got {opts.examples}", path="faithfulness.examples"
+            )
     lm, ds, fmt, token_ids = _prepare(ctx, body)
     hm = lm.head_map
     if body.baseline is not None:
@@ -110,8 +124,8 @@ def score(ctx: OpContext, body: ScoreBody) -> Reply:
         else [(lyr, h) for lyr in range(hm.n_layers) for h in range(hm.n_heads)]
     )
 
-    def progress(done: int, total: int) -> None:
-        ctx.emit({"type": "progress", "phase": "scoring", "done": done, "total": total})
+    def progress(done: int, total: int, phase: str = "scoring") -> None:
+        ctx.emit({"type": "progress", "phase": phase, "done": done, "total": total})
 
     sctx = ScoreContext(
         lm.model,
@@ -130,6 +144,11 @@ def score(ctx: OpContext, body: ScoreBody) -> Reply:
         settings={"pattern": body.pattern},
     )
     result = score_heads(body.method, sctx)
+    faith = None
+    if opts is not None:
+        sctx.progress = lambda done, total: progress(done, total, "faithfulness")
+        faith = faithfulness(sctx, result.per_example, opts.examples)
+    stability = result.notes.get("stability")
     settings = {
         "batchSize": body.batch_size,
         "maxLength": body.max_length,
@@ -147,6 +166,8 @@ def score(ctx: OpContext, body: ScoreBody) -> Reply:
         "seconds": result.seconds,
         "scores": nan_to_none(result.scores.tolist()),
         "perClass": [nan_to_none(c) for c in result.per_class.tolist()],
+        "stability": None if stability is None else stability.to_json(),
+        "faithfulness": faith,
         "model": {**_geometry(lm), "fingerprint": fingerprint(lm.model), "params": param_table(lm.model, hm)},
     }
     if body.out is not None:

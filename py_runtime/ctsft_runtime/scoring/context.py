@@ -28,6 +28,7 @@ class ScoreContext:
     check: Callable[[], None] = lambda: None
     progress: Callable[[int, int], None] = lambda done, total: None
     settings: dict[str, Any] = field(default_factory=dict)
+    notes: dict[str, Any] = field(default_factory=dict)  # what a scorer reports besides scores (cdt: stability)
 
     @property
     def device(self) -> torch.device:

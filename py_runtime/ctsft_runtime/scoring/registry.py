@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -28,6 +29,7 @@ class ScoreResult:
     per_class: torch.Tensor  # [classes, layers, heads]: mean score over each class's examples
     per_example: torch.Tensor  # [sources, examples]
     seconds: float
+    notes: dict[str, Any]  # what the scorer reported besides scores (cdt: "stability")
 
 
 def score_heads(method: str, ctx: ScoreContext) -> ScoreResult:
@@ -50,4 +52,4 @@ def score_heads(method: str, ctx: ScoreContext) -> ScoreResult:
         scores[layer, head] = per_example[i].mean()
         for c in range(n_cls):
             per_class[c, layer, head] = per_example[i][labels == c].mean()
-    return ScoreResult(method, scores, per_class, per_example, seconds)
+    return ScoreResult(method, scores, per_class, per_example, seconds, ctx.notes)

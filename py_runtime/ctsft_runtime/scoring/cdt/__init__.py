@@ -23,27 +23,33 @@ Rules (`pairs.py`), and how they relate to the reference, github.com/adelaidehsu
   splits it by magnitude in `prop_linear(..., attn_wrapper.output)` after patching the source
   (`set_rel_at_source_nodes`). Ours keeps rel exactly equal to the mean-ablation effect
   z_s -> μ_s whenever the path to the logits is linear (tested).
-- LayerNorm: centre each part, divide both by the total's std, scale (`prop_layer_norm`).
-  The bias is split by the magnitudes of the normalized parts, as for a linear map; the
-  reference splits it by the magnitudes of the *input* parts, which stop meaning much once
-  each part is centred. RMSNorm: the same without centring and bias (Gemma: weight 1 + w);
-  q/k norms (Qwen3) likewise, per head.
+- Norms (LayerNorm, RMSNorm with Gemma's 1 + w, Qwen3's per-head q/k norms) are treated as
+  the nonlinearities they are, with the activation rule below: irrel' = N(irrel), rel' =
+  N(total) − N(irrel); a LayerNorm bias lands in irrel. **Differs from the reference and from
+  DESIGN §2.4**, which divide both parts by the total's scale: measured (docs/method.md), that
+  linearization lets parts that cancel (irrel ≈ −rel) stay large through every norm and grow
+  to ±10⁶ in the layers after (the cdt-blowup fixture), and it ranks heads far from exact
+  mean-ablation on trained Llama/Qwen2 models. With this rule every norm output is O(1).
 - RoPE is linear per position: applied to both parts. ALiBi is treated like the mask.
-- Softmax attention (the reference's `prop_attention_no_output_hh` with
-  `prop_attention_probs_tmp`): P = softmax(s(q, k)) with the true q, k; P_rel =
-  softmax(s(q_rel, k_rel)); z_rel = P_rel v_rel; z_irrel = P v − z_rel. q/k/v parts come from
-  the linear rule (biases split by magnitude, as the reference splits b_Q and b_K).
-  This is what DESIGN §2.4 states (P_irrel = P − P_rel, z_irrel = P_rel v_irrel + P_irrel v):
-  no difference to resolve. s(·) keeps each family's semantics for both patterns: scale,
-  Gemma-2 softcap (before the mask), ALiBi, causal + padding mask, sliding window per layer.
-  GQA: the source is a query head; shared K/V pairs are expanded to the query heads.
+- Softmax attention, three rules (`pattern`): `shapley` (default) is the two-player Shapley
+  value of F(q, k, v) = softmax(s(q, k)) v, rel = (F(total) − F(irrel) + F(rel)) / 2;
+  `decomposed` is the reference's `prop_attention_no_output_hh` with
+  `prop_attention_probs_tmp` (P_rel = softmax(s(q_rel, k_rel)), z_rel = P_rel v_rel, z_irrel
+  = P v − z_rel); `frozen` its older `prop_self_attention` (z_rel = P v_rel). s(·) keeps each
+  family's semantics: scale, Gemma-2 softcap (before the mask), ALiBi, causal + padding mask,
+  sliding window per layer. GQA: the source is a query head; shared K/V pairs are expanded to
+  the query heads.
 - Elementwise activations (`prop_act`): irrel' = f(irrel), rel' = f(total) − f(irrel).
-  Gated MLPs (SwiGLU/GeGLU, ours): irrel' = f(g_i)·u_i, rel' = f(g)·u − irrel'.
-  Gemma-2's final logit softcap is an elementwise activation.
+  Gated MLPs (SwiGLU/GeGLU, ours): f(g)·u as a product whose factor f(g) has the relevant
+  share f(g) − f(g_irrel): rel' = (f(g)·u_rel + (f(g) − f(g_irrel))·u) / 2, the two-player
+  Shapley split of a product (`pairs.product`). DESIGN's irrel' = f(g_i)·u_i squares parts
+  that cancel. Gemma-2's final logit softcap is an elementwise activation.
 - Not taken from the reference: `normalize_rel_irrel`, a heuristic it applies after most
   steps, which moves a position's value wholly to whichever part is larger where the two
   parts have opposite signs. It keeps the sum but makes rel non-additive and breaks the
-  exact-ablation property above; the reference itself comments it out in places.
+  exact-ablation property above; the reference itself comments it out in places. Measured as
+  a cure for the blow-up (docs/method.md): it bounds the parts but does not make the ranking
+  agree with ablation; the norm rule above does both.
 
 Speed (DESIGN §5): sources are batched along the batch dimension (`chunk` sources × B rows)
 and each starts from the cached true residual entering its layer (one plain forward with

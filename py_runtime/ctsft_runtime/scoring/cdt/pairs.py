@@ -79,24 +79,25 @@ def linear(x: Pair, weight: Tensor, bias: Tensor | None = None, rel_allowed: Ten
 
 
 def layer_norm(x: Pair, weight: Tensor | None, bias: Tensor | None, eps: float) -> Pair:
-    """LayerNorm: centre each part, divide both by the total's std, scale; bias split by magnitude."""
-    var = x.total.var(dim=-1, unbiased=False, keepdim=True)
-    inv = torch.rsqrt(var + eps)
-    rel = (x.rel - x.rel.mean(dim=-1, keepdim=True)) * inv
-    irrel = (x.irrel - x.irrel.mean(dim=-1, keepdim=True)) * inv
-    if weight is not None:
-        rel, irrel = rel.mul_(weight), irrel.mul_(weight)
-    return split_bias(rel, irrel, bias, inplace=True)
+    """LayerNorm as the nonlinearity it is (`activation`'s rule): irrel' = LN(irrel), rel' =
+    LN(total) − LN(irrel). The bias lands wholly in irrel (it is in both terms of rel')."""
+    return activation(x, lambda t: torch.nn.functional.layer_norm(t, t.shape[-1:], weight, bias, eps))
 
 
 def rms_norm(x: Pair, weight: Tensor | None, eps: float) -> Pair:
-    """RMSNorm: both parts divided by the total's RMS, then scaled (weight already effective,
-    e.g. Gemma's 1 + w). No centring, no bias."""
-    inv = torch.rsqrt(x.total.pow(2).mean(dim=-1, keepdim=True) + eps)
-    rel, irrel = x.rel * inv, x.irrel * inv
-    if weight is not None:
-        rel, irrel = rel * weight, irrel * weight
-    return Pair(rel, irrel)
+    """RMSNorm the same way, weight already effective (Gemma's 1 + w).
+
+    Why not CD-T's "divide both parts by the total's scale": that linearization keeps each
+    part's own size, so parts that cancel (irrel ≈ −rel) stay large through every norm and
+    grow in the layers after; and it credits rel with none of the change of the scale itself.
+    Measured against exact mean-ablation it ranked heads at Spearman −0.28 (Qwen2) to 0.52
+    (Llama); this rule, 0.98 (docs/method.md). Every norm output here is O(1) by construction."""
+
+    def rms(t: Tensor) -> Tensor:
+        out = t * torch.rsqrt(t.pow(2).mean(dim=-1, keepdim=True) + eps)
+        return out if weight is None else out * weight
+
+    return activation(x, rms)
 
 
 def activation(x: Pair, fn: Callable[[Tensor], Tensor]) -> Pair:
@@ -105,10 +106,22 @@ def activation(x: Pair, fn: Callable[[Tensor], Tensor]) -> Pair:
     return Pair(fn(x.total) - irrel, irrel)
 
 
+def product(a: Tensor, a_rel: Tensor, b: Pair) -> Pair:
+    """a * b for a factor a = f(...) with relevant share a_rel and a decomposed factor b:
+    the two-player Shapley split, rel' = a_r b_r + (a_r b_i + a_i b_r) / 2, written as
+    (a * b_rel + a_rel * b) / 2 with the true a and b. Linear in each part given the totals,
+    so parts that cancel cannot grow through it (the "f(g) u - f(g_i) u_i" rule squares them:
+    docs/method.md, the cdt-blowup fixture)."""
+    b_tot = b.total
+    rel = (a * b.rel).add_(a_rel * b_tot).mul_(0.5)
+    return Pair(rel, (a * b_tot).sub_(rel))
+
+
 def gated(gate: Pair, up: Pair, fn: Callable[[Tensor], Tensor]) -> Pair:
-    """Gated unit f(g) * u (SwiGLU/GeGLU): irrel' = f(g_i) * u_i, rel' = f(g) * u - irrel'."""
-    irrel = fn(gate.irrel) * up.irrel
-    return Pair(fn(gate.total) * up.total - irrel, irrel)
+    """Gated unit f(g) * u (SwiGLU/GeGLU): `product` of f(g), whose relevant share is the
+    activation rule's f(g) - f(g_i), and u."""
+    a = fn(gate.total)
+    return product(a, a - fn(gate.irrel), up)
 
 
 def softcap(x: Pair, cap: float) -> Pair:
@@ -133,7 +146,7 @@ def rope(x: Pair, cos: Tensor, sin: Tensor) -> Pair:
     return x.map(rotate)
 
 
-PatternRule = Literal["decomposed", "frozen"]
+PatternRule = Literal["decomposed", "frozen", "shapley"]
 
 
 def attention(
@@ -144,19 +157,22 @@ def attention(
     scale: float,
     mask: Tensor,
     cap: float | None = None,
-    pattern: PatternRule = "decomposed",
+    pattern: PatternRule = "shapley",
 ) -> Pair:
     """Softmax attention on [R, heads, pos, head_dim] pairs (K/V already expanded per query head).
 
     Scores s(q, k) = cap * tanh(scale * q.k / cap) (cap optional) + mask, where `mask` is
     additive (0 / large negative, plus ALiBi where the family has it) and [B, 1 | heads, Tq,
     Tk] with R = rep * B rows (row r = j * B + b): it broadcasts over the rep blocks, so it is
-    never copied per source. P = softmax(s(q, k)) is the true pattern; P_rel =
-    softmax(s(q_rel, k_rel)) (same scale, softcap and mask); z_rel = P_rel v_rel and
-    z_irrel = P v − z_rel. This is CD_Circuit's `prop_attention_no_output_hh` with
-    `prop_attention_probs_tmp`: there P_irrel = P − P_rel, and z_irrel = P_rel v_irrel +
-    P_irrel v is the same thing written out.
-    Without a softcap the two patterns go through `scaled_dot_product_attention`; with a mask
+    never copied per source. With F(q, k, v) = softmax(s(q, k)) v (same scale, softcap and
+    mask for every evaluation) and z = F(total):
+    - "shapley": z_rel = (z − F(irrel) + F(rel)) / 2, the two-player Shapley value; swapping
+      the parts swaps the outputs;
+    - "decomposed": z_rel = F(rel) = P_rel v_rel, z_irrel = z − z_rel: CD_Circuit's
+      `prop_attention_no_output_hh` with `prop_attention_probs_tmp` (there P_irrel = P −
+      P_rel, and z_irrel = P_rel v_irrel + P_irrel v is the same thing written out);
+    - "frozen": z_rel = P v_rel with the true pattern P (its older `prop_self_attention`).
+    Without a softcap the patterns go through `scaled_dot_product_attention`; with a mask
     shared by all heads the rows are folded into the head dimension so that the inputs are
     4-D and the mask broadcasts (fused, memory-efficient kernels on GPU).
     """
@@ -190,5 +206,11 @@ def attention(
     # "frozen" (CD_Circuit's older `prop_self_attention`): the true pattern P carries both
     # parts, z_rel = P v_rel; relevance then moves only through values, never through where
     # a head looks. Measured closer to mean-ablation for early-layer sources (docs/method.md).
+    if pattern == "shapley":
+        # Two-player Shapley value of F(q, k, v) = softmax(s(q, k)) v with players rel and
+        # irrel: rel = (F(total) - F(irrel)) / 2 + F(rel) / 2 (F(nothing) = 0). Symmetric in
+        # the two parts, and P stays a distribution, so parts that cancel grow it linearly.
+        z_rel = (z_tot - attend(q.irrel, k.irrel, v.irrel) + attend(q.rel, k.rel, v.rel)) * 0.5
+        return Pair(z_rel, z_tot - z_rel)
     z_rel = attend(q.total, k.total, v.rel) if pattern == "frozen" else attend(q.rel, k.rel, v.rel)
     return Pair(z_rel, z_tot - z_rel)

@@ -39,6 +39,11 @@ RULES = {
     ),
     "activation": (lambda p: P.activation(p, gelu), gelu),
     "softcap": (lambda p: P.softcap(p, 2.0), lambda x: torch.tanh(x / 2.0) * 2.0),
+    # SwiGLU with the gate and up projections both read from the same input.
+    "gated": (
+        lambda p: P.gated(p.map(lambda t: t @ W), p.map(lambda t: t @ W.flip(1)), torch.nn.functional.silu),
+        lambda x: torch.nn.functional.silu(x @ W) * (x @ W.flip(1)),
+    ),
 }
 
 
@@ -55,8 +60,10 @@ def test_all_or_nothing_relevant(name: str):
     none = rule(Pair(torch.zeros_like(X), X))
     assert none.rel.abs().max() == 0
     everything = rule(Pair(X, torch.zeros_like(X)))
-    torch.testing.assert_close(everything.rel, plain(X), atol=1e-5, rtol=1e-5)
-    assert everything.irrel.abs().max() < 1e-5
+    # LayerNorm's and the linear map's bias belong to no input: irrel keeps them
+    rest = NORM_B if name == "layer_norm" else torch.zeros(())
+    torch.testing.assert_close(everything.irrel, rest.expand_as(everything.irrel), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(everything.rel + rest, plain(X), atol=1e-5, rtol=1e-5)
 
 
 def test_bias_split_by_magnitude_and_never_lost():
@@ -69,11 +76,29 @@ def test_bias_split_by_magnitude_and_never_lost():
     torch.testing.assert_close(blocked.rel[0], rel_t)
 
 
-def test_gated_rule():
+def test_gated_rule_is_the_shapley_split_of_the_product():
     g, u = split(X), split(rnd(*X.shape))
-    out = P.gated(g, u, torch.nn.functional.silu)
-    torch.testing.assert_close(out.irrel, torch.nn.functional.silu(g.irrel) * u.irrel)
-    torch.testing.assert_close(out.total, torch.nn.functional.silu(g.total) * u.total, atol=1e-5, rtol=1e-5)
+    silu = torch.nn.functional.silu
+    out = P.gated(g, u, silu)
+    a, a_rel = silu(g.total), silu(g.total) - silu(g.irrel)
+    # rel' = a_r u_r + (a_r u_i + a_i u_r) / 2: the two-player Shapley value of the product
+    a_irrel = a - a_rel
+    torch.testing.assert_close(out.rel, a_rel * u.rel + (a_rel * u.irrel + a_irrel * u.rel) / 2, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(out.total, a * u.total, atol=1e-5, rtol=1e-5)
+
+
+def test_gated_rule_stays_bounded_when_parts_cancel():
+    """Parts of size M that cancel to an O(1) total: the old rule rel' = f(g)u - f(g_i)u_i grew
+    as M² (the cdt-blowup fixture); the product rule grows at most linearly in M."""
+    silu = torch.nn.functional.silu
+    g_tot, u_tot, noise = rnd(64), rnd(64), rnd(64)
+    peaks = []
+    for m in (10.0, 100.0, 1000.0):
+        g, u = Pair(m * noise, g_tot - m * noise), Pair(m * noise, u_tot - m * noise)
+        peaks.append(P.gated(g, u, silu).rel.abs().max().item())
+        old = silu(g.total) * u.total - silu(g.irrel) * u.irrel
+        assert old.abs().max().item() > m * m / 10  # the rule we replaced: quadratic
+    assert peaks[2] / peaks[0] < 100 * 1.5  # 100x larger parts: at most ~100x larger rel
 
 
 def test_rope_is_linear_and_partial():
@@ -108,3 +133,44 @@ def test_attention_rule_is_the_reference_one(cap: float | None):
     torch.testing.assert_close(out.irrel, p_rel @ v.irrel + (p - p_rel) @ v.total, atol=1e-5, rtol=1e-5)
     zero = [Pair(torch.zeros_like(t.total), t.total) for t in (q, k, v)]
     assert P.attention(*zero, scale=0.5, mask=mask, cap=cap).rel.abs().max() == 0
+
+
+@pytest.mark.parametrize("pattern", ["shapley", "frozen", "decomposed"])
+def test_every_attention_pattern_is_complete_and_all_or_nothing(pattern: str):
+    q, k, v = split(rnd(4, 2, 5, 8)), split(rnd(4, 2, 5, 8)), split(rnd(4, 2, 5, 8))
+    mask = torch.full((5, 5), torch.finfo(torch.float32).min).triu(1).expand(2, 1, 5, 5)
+    plain = ((q.total @ k.total.transpose(-1, -2)) * 0.3 + mask.repeat(2, 1, 1, 1)).softmax(-1) @ v.total
+    out = P.attention(q, k, v, scale=0.3, mask=mask, pattern=pattern)
+    torch.testing.assert_close(out.total, plain, atol=1e-5, rtol=1e-5)
+    full = [Pair(t.total, torch.zeros_like(t.total)) for t in (q, k, v)]
+    everything = P.attention(*full, scale=0.3, mask=mask, pattern=pattern)
+    torch.testing.assert_close(everything.rel, plain, atol=1e-5, rtol=1e-5)
+    empty = [Pair(torch.zeros_like(t.total), t.total) for t in (q, k, v)]
+    nothing = P.attention(*empty, scale=0.3, mask=mask, pattern=pattern)
+    assert nothing.rel.abs().max() < 1e-6
+
+
+def test_shapley_pattern_is_the_symmetric_average():
+    """rel = (z - P_i v_i + P_r v_r) / 2: the mean of the decomposed rule for rel and its
+    mirror image for irrel, so swapping the parts swaps the outputs."""
+    q, k, v = split(rnd(2, 1, 4, 8)), split(rnd(2, 1, 4, 8)), split(rnd(2, 1, 4, 8))
+    mask = torch.zeros(2, 1, 4, 4)
+    out = P.attention(q, k, v, scale=0.5, mask=mask, pattern="shapley")
+    swap = [Pair(t.irrel, t.rel) for t in (q, k, v)]
+    mirrored = P.attention(*swap, scale=0.5, mask=mask, pattern="shapley")
+    torch.testing.assert_close(mirrored.rel, out.irrel, atol=1e-5, rtol=1e-5)
+    decomposed = P.attention(q, k, v, scale=0.5, mask=mask, pattern="decomposed")
+    decomposed_mirror = P.attention(*swap, scale=0.5, mask=mask, pattern="decomposed")
+    torch.testing.assert_close(out.rel, (decomposed.rel + decomposed_mirror.irrel) / 2, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["layer_norm", "rms_norm"])
+def test_norms_keep_both_parts_bounded_when_they_cancel(name: str):
+    """Parts of size 1e4 cancelling to an O(1) input come out O(1): a norm is applied to each
+    part as the nonlinearity it is (the linearized rule kept them at 1e4 / rms(total))."""
+    rule, plain = RULES[name]
+    noise = rnd(*X.shape) * 1e4
+    out = rule(Pair(noise, X - noise))
+    torch.testing.assert_close(out.total, plain(X), atol=1e-3, rtol=1e-3)
+    bound = 3 * plain(X).abs().max() + 3 * NORM_W.abs().max() * 8**0.5
+    assert out.rel.abs().max() < bound and out.irrel.abs().max() < bound
