@@ -114,12 +114,12 @@ def test_rope_is_linear_and_partial():
 
 
 @pytest.mark.parametrize("cap", [None, 3.0])
-def test_attention_rule_is_the_reference_one(cap: float | None):
+def test_decomposed_attention_rule_is_the_reference_one(cap: float | None):
     """6 rows = 3 sources x 2 examples; the mask (causal + an ALiBi-like bias) is per example."""
     q, k, v = split(rnd(6, 3, 4, 8)), split(rnd(6, 3, 4, 8)), split(rnd(6, 3, 4, 8))
     causal = torch.full((4, 4), torch.finfo(torch.float32).min).triu(1)
     mask = causal + rnd(2, 3, 1, 4)  # [B=2, H, 1, Tk] + [Tq, Tk]
-    out = P.attention(q, k, v, scale=0.5, mask=mask, cap=cap)
+    out = P.attention(q, k, v, scale=0.5, mask=mask, cap=cap, pattern="decomposed")
 
     def probs(qq: Tensor, kk: Tensor) -> Tensor:
         s = (qq @ kk.transpose(-1, -2)) * 0.5
@@ -132,7 +132,7 @@ def test_attention_rule_is_the_reference_one(cap: float | None):
     # z_irrel = P_rel v_irrel + (P - P_rel) v, i.e. P v - z_rel
     torch.testing.assert_close(out.irrel, p_rel @ v.irrel + (p - p_rel) @ v.total, atol=1e-5, rtol=1e-5)
     zero = [Pair(torch.zeros_like(t.total), t.total) for t in (q, k, v)]
-    assert P.attention(*zero, scale=0.5, mask=mask, cap=cap).rel.abs().max() == 0
+    assert P.attention(*zero, scale=0.5, mask=mask, cap=cap, pattern="decomposed").rel.abs().max() == 0
 
 
 @pytest.mark.parametrize("pattern", ["shapley", "frozen", "decomposed"])
