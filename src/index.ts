@@ -26,7 +26,17 @@ export {
   type ErrorInfo,
 } from "./errors.ts";
 export { EmbeddedUnavailableError } from "./transport/launch-embedded.ts";
-export { compareMethods, meanStd, type CompareMethod, type CompareOptions, type CompareResult, type CompareRow, type CompareRun, type CompareTarget } from "./api/compare.ts";
+export {
+  compareMethods,
+  meanStd,
+  type CompareMethod,
+  type CompareOptions,
+  type CompareResult,
+  type CompareRow,
+  type CompareRun,
+  type CompareTarget,
+  type Preservation,
+} from "./api/compare.ts";
 export { spearman, topKOverlap } from "./stats.ts";
 export { loadAdaptConfig, parseAdaptConfig, runAdapt, type AdaptResult } from "./api/adapt.ts";
 export { verdicts, writeReport, type ReportData, type Verdict } from "./report/index.ts";

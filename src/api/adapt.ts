@@ -5,8 +5,10 @@ import { BadRequestError } from "../errors.ts";
 import { writeFileAtomic } from "../internal/atomic.ts";
 import { AdaptConfig, type AdaptConfigInput } from "../schema/adapt.ts";
 import type { DataRef } from "../schema/data.ts";
+import type { Faithfulness, ScoreMethod, Stability } from "../schema/scoring.ts";
 import { chooseStrategy, type CompareMethod, type CompareResult, type CompareRow, compareMethods } from "./compare.ts";
 import type { Runtime } from "./runtime.ts";
+import { scoreDiagnostics } from "./scoring.ts";
 
 /** What {@link runAdapt} returns (and `ctsft adapt --json` prints). */
 export interface AdaptResult {
@@ -16,6 +18,14 @@ export interface AdaptResult {
   circuit: [number, number][];
   low: [number, number][];
   sourceAccBefore: number;
+  /** The head scorer that chose the circuit. */
+  scorer: ScoreMethod;
+  /** θ1's scorer checked against exact mean-ablation (null when not reported or the scorer is ablation). */
+  faithfulness: Faithfulness | null;
+  /** cdt's numerical stability on θ1 (null for other scorers). */
+  stability: Stability | null;
+  /** Reasons to distrust the circuit (also logged as "warning: …" lines). */
+  warnings: string[];
   out: string;
   report: { markdown: string; html: string; png: string };
   seconds: number;
@@ -54,6 +64,12 @@ export function parseAdaptConfig(raw: unknown, baseDir: string): AdaptConfig {
   };
 }
 
+/** θ1's faithfulness and stability lines as setup entries ("faithfulness (θ1)": "Spearman 0.31 with …"); warnings are shown apart. */
+function scoringChecks(r: CompareResult): Record<string, string> {
+  const lines = scoreDiagnostics({ method: r.scorer, faithfulness: r.faithfulness, stability: r.stability }).filter((l) => !l.startsWith("warning: "));
+  return Object.fromEntries(lines.map((l) => [`${l.slice(0, l.indexOf(": "))} (θ1)`, l.slice(l.indexOf(": ") + 2)]));
+}
+
 /** The file behind a dataset reference (to train a tokenizer on), if it is one. */
 function fileOf(d: DataRef): string | undefined {
   if ("path" in d) return d.path;
@@ -66,8 +82,10 @@ function fileOf(d: DataRef): string | undefined {
 
 /**
  * The whole pipeline from a config: θ0 (loaded or built) → competence tuning on the proxy
- * (θ1) → head scoring and circuit selection → every method on every target and seed →
- * report (report.md, report.html, heatmap.png, results.json) in `out`.
+ * (θ1) → head scoring (with the runtime's faithfulness check; a warning below
+ * `FAITHFULNESS_WARN`) and circuit selection → every method on every target and
+ * seed, each θ2 re-scored for mechanism preservation unless `preservation: false` → report
+ * (report.md, report.html, heatmap.png, results.json) in `out`.
  */
 export async function runAdapt(
   rt: Runtime,
@@ -113,6 +131,7 @@ export async function runAdapt(
     epochs: c.training.epochs,
     lr: c.training.lr,
     batchSize: c.training.batchSize,
+    preservation: c.preservation,
     log,
     onRun: () => hooks.onRun?.(++done, total),
   });
@@ -136,6 +155,7 @@ export async function runAdapt(
       "circuit size (heads)": c.circuit.topK,
       strategy: c.circuit.strategy,
       "source accuracy θ1": `${(result.sourceAccBefore * 100).toFixed(1)}%`,
+      ...scoringChecks(result),
       ...Object.fromEntries(
         c.targets.map((t) => [`θ1 on ${t.name} before target training`, `${((result.methods.find((r) => r.target === t.name)?.target_acc_before ?? Number.NaN) * 100).toFixed(1)}%`]),
       ),
@@ -146,6 +166,7 @@ export async function runAdapt(
     circuit: result.circuit,
     low: result.low,
     curves: result.runs.map((r) => ({ method: r.method, target: r.target, seed: r.seed, losses: r.losses })),
+    warnings: result.warnings,
   });
   const summary: AdaptResult = {
     methods: result.methods,
@@ -154,6 +175,10 @@ export async function runAdapt(
     circuit: result.circuit,
     low: result.low,
     sourceAccBefore: result.sourceAccBefore,
+    scorer: result.scorer,
+    faithfulness: result.faithfulness,
+    stability: result.stability,
+    warnings: result.warnings,
     out: c.out,
     report,
     seconds: (performance.now() - started) / 1000,

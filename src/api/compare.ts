@@ -1,7 +1,10 @@
 import { join } from "node:path";
 import type { DataRef } from "../schema/data.ts";
-import type { ScoreMethod } from "../schema/scoring.ts";
+import type { Faithfulness, ScoreMethod, Stability } from "../schema/scoring.ts";
+import { spearman, topKOverlap } from "../stats.ts";
+import type { HandleLike } from "./handles.ts";
 import type { Runtime, TrainOptions } from "./runtime.ts";
+import { scoreDiagnostics } from "./scoring.ts";
 
 /** The methods a comparison can run; `ctsft-low` and `random` are CT-SFT with a circuit of that strategy. */
 export type CompareMethod = "full" | "ctsft" | "ctsft-low" | "random" | "norms" | "lora";
@@ -35,6 +38,9 @@ export interface CompareOptions {
   /** Learning rate per method (defaults: full 5e-4, head methods 2e-3, norms 1e-2, lora 2e-3). */
   lr?: Partial<Record<CompareMethod, number>>;
   batchSize?: number;
+  /** Re-score every θ2 on the discovery set to measure how much of θ1's mechanism survived
+   * (default true; costs one scoring pass per run). */
+  preservation?: boolean;
   /** Progress lines. */
   log?: (line: string) => void;
   /** Called after every finished run (a method on a target with a seed). */
@@ -56,6 +62,19 @@ export interface CompareRun {
   touchedHeads: [number, number][] | null;
   /** Training loss at every optimizer step. */
   losses: number[];
+  /** θ2 re-scored like θ1 and compared with it; null when `preservation` is off. */
+  preservation: Preservation | null;
+}
+
+/** How much of θ1's head relevance survives in θ2: both scored with the same scorer,
+ * discovery set and mean-baseline settings (each model's own mean). */
+export interface Preservation {
+  /** Spearman correlation of the relevance of all scored heads, θ1 vs θ2 (null when undefined, e.g. constant scores). */
+  spearman: number | null;
+  /** |top-k(θ1) ∩ top-k(θ2)| / k with k = the circuit size. */
+  topKOverlap: number | null;
+  /** Wall seconds the re-scoring took (mean baseline and scoring, as the client saw it). */
+  seconds: number;
 }
 
 /** Per method and target: means and standard deviations over seeds, and paired differences against `full`. */
@@ -78,8 +97,15 @@ export interface CompareRow {
   target_vs_full_std: number | null;
   params_fraction: number;
   seconds: number;
+  /** Mean ± std over seeds of {@link Preservation.spearman} (null when no run has it). */
+  preservation_spearman: number | null;
+  preservation_spearman_std: number | null;
+  /** Mean ± std over seeds of {@link Preservation.topKOverlap} (null when no run has it). */
+  preservation_topk: number | null;
+  preservation_topk_std: number | null;
 }
 
+/** What {@link compareMethods} measured. */
 export interface CompareResult {
   methods: CompareRow[];
   runs: CompareRun[];
@@ -89,15 +115,24 @@ export interface CompareResult {
   circuit: [number, number][];
   low: [number, number][];
   scorer: ScoreMethod;
+  /** θ1's scoring checked against exact ablation (null: not reported, or the scorer is ablation). */
+  faithfulness: Faithfulness | null;
+  /** cdt's numerical stability on θ1 (null for other scorers or when not reported). */
+  stability: Stability | null;
+  /** Reasons to distrust the circuit (low faithfulness, unstable cdt): {@link scoreDiagnostics}' warnings, logged as "warning: …". */
+  warnings: string[];
 }
+
+const WARNING = "warning: ";
 
 const DEFAULT_LR: Record<CompareMethod, number> = { full: 5e-4, ctsft: 2e-3, "ctsft-low": 2e-3, random: 2e-3, norms: 1e-2, lora: 2e-3 };
 
 /**
  * The paper's comparison on one θ1: score heads, select the circuit, the low-relevance and
  * random circuits of the same size, then for each target, seed and method train θ1 → θ2 on
- * the target set and measure target accuracy and source forgetting. Every run starts from a
- * fresh load of θ1; the same data and budget go to every method.
+ * the target set and measure target accuracy and source forgetting and, unless
+ * `preservation` is off, re-score θ2 to see how much of θ1's head relevance survived. Every
+ * run starts from a fresh load of θ1; the same data and budget go to every method.
  */
 export async function compareMethods(rt: Runtime, o: CompareOptions): Promise<CompareResult> {
   const log = o.log ?? (() => undefined);
@@ -109,8 +144,14 @@ export async function compareMethods(rt: Runtime, o: CompareOptions): Promise<Co
   for (const t of o.targets) zeroShot.set(t.name, await accuracy(rt, theta1.id, t.test));
   log(`θ1 source accuracy ${(sourceAccBefore * 100).toFixed(1)}%; ${o.targets.map((t) => `${t.name} ${((zeroShot.get(t.name) as number) * 100).toFixed(1)}%`).join(", ")} before target training; scoring heads with ${scorer}`);
   const scores = join(o.workDir, `scores-${scorer}.json`);
-  const grid = (await rt.scoring.score({ model: theta1, data: o.discovery, method: scorer, out: scores }).finalResult()).body.scores;
+  const scored = (await rt.scoring.score({ model: theta1, data: o.discovery, method: scorer, out: scores }).finalResult()).body;
   await theta1.release();
+  const grid = scored.scores;
+  const faithfulness = scored.faithfulness ?? null;
+  const stability = scored.stability ?? null;
+  const diagnostics = scoreDiagnostics(scored);
+  for (const line of diagnostics) log(line);
+  const warnings = diagnostics.flatMap((line) => (line.startsWith(WARNING) ? [line.slice(WARNING.length)] : []));
   const circuit = (await rt.circuits.select({ scores, topK, out: join(o.workDir, "circuit.json") })).heads as [number, number][];
   const low = (await rt.circuits.select({ scores, strategy: "low", topK, out: join(o.workDir, "circuit-low.json") })).heads as [number, number][];
   log(`circuit ${fmtHeads(circuit)}; low ${fmtHeads(low)}`);
@@ -130,6 +171,7 @@ export async function compareMethods(rt: Runtime, o: CompareOptions): Promise<Co
         const targetAcc = await accuracy(rt, model.id, target.test);
         const sourceAccAfter = await accuracy(rt, model.id, o.sourceTest);
         const validAcc = target.valid ? await accuracy(rt, model.id, target.valid) : null;
+        const preservation = o.preservation === false ? null : await preserved(rt, model, o.discovery, scorer, grid, topK);
         const run: CompareRun = {
           method,
           target: target.name,
@@ -142,15 +184,25 @@ export async function compareMethods(rt: Runtime, o: CompareOptions): Promise<Co
           heads: heads ?? null,
           touchedHeads: (body.mask?.touchedHeads as [number, number][] | undefined) ?? null,
           losses,
+          preservation,
         };
         runs.push(run);
         o.onRun?.(run);
-        log(`${target.name} seed ${seed} ${method}: target ${(targetAcc * 100).toFixed(1)}%, source ${(sourceAccAfter * 100).toFixed(1)}%`);
+        const kept = preservation ? `; relevance vs θ1: Spearman ${preservation.spearman?.toFixed(2) ?? "—"}, top-${topK} overlap ${preservation.topKOverlap === null ? "—" : `${(preservation.topKOverlap * 100).toFixed(0)}%`}` : "";
+        log(`${target.name} seed ${seed} ${method}: target ${(targetAcc * 100).toFixed(1)}%, source ${(sourceAccAfter * 100).toFixed(1)}%${kept}`);
         await model.release();
       }
     }
   }
-  return { methods: summarize(runs, o, sourceAccBefore, zeroShot), runs, sourceAccBefore, scores: grid, circuit, low, scorer };
+  return { methods: summarize(runs, o, sourceAccBefore, zeroShot), runs, sourceAccBefore, scores: grid, circuit, low, scorer, faithfulness, stability, warnings };
+}
+
+/** θ2 scored exactly like θ1 (same scorer and discovery set, its own mean baseline), compared with θ1's scores. */
+async function preserved(rt: Runtime, model: HandleLike, discovery: DataRef, scorer: ScoreMethod, theta1: (number | null)[][], k: number): Promise<Preservation> {
+  const started = performance.now();
+  const { body } = await rt.scoring.score({ model, data: discovery, method: scorer, faithfulness: false }).finalResult();
+  const [a, b] = [theta1.flat(), body.scores.flat()];
+  return { spearman: spearman(a, b), topKOverlap: topKOverlap(a, b, k), seconds: (performance.now() - started) / 1000 };
 }
 
 async function accuracy(rt: Runtime, model: string, data: DataRef): Promise<number> {
@@ -201,10 +253,25 @@ function summarize(runs: CompareRun[], o: CompareOptions, before: number, zeroSh
         target_vs_full_std: dTarget?.[1] ?? null,
         params_fraction: meanStd(mine.map((r) => r.paramsFraction))[0],
         seconds: meanStd(mine.map((r) => r.seconds))[0],
+        ...kept(mine),
       });
     }
   }
   return rows;
+}
+
+/** Mean ± std over seeds of the preservation figures, skipping runs without them. */
+function kept(runs: CompareRun[]): Pick<CompareRow, "preservation_spearman" | "preservation_spearman_std" | "preservation_topk" | "preservation_topk_std"> {
+  const stat = (f: (p: Preservation) => number | null): [number, number] | [null, null] => {
+    const xs = runs.flatMap((r) => {
+      const v = r.preservation && f(r.preservation);
+      return v === null ? [] : [v];
+    });
+    return xs.length ? meanStd(xs) : [null, null];
+  };
+  const [rho, rhoStd] = stat((p) => p.spearman);
+  const [top, topStd] = stat((p) => p.topKOverlap);
+  return { preservation_spearman: rho, preservation_spearman_std: rhoStd, preservation_topk: top, preservation_topk_std: topStd };
 }
 
 /** Strategy `auto` (editing vs preserving the mechanism): per target, the circuit or the

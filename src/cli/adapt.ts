@@ -1,6 +1,7 @@
 import { resolve } from "node:path";
 import { type AdaptResult, loadAdaptConfig, runAdapt } from "../api/adapt.ts";
 import { Runtime } from "../api/runtime.ts";
+import { scoreDiagnostics } from "../api/scoring.ts";
 import type { AdaptConfigInput } from "../schema/adapt.ts";
 import { need, parse } from "./args.ts";
 import { ProgressBar, seconds } from "./progress.ts";
@@ -15,7 +16,8 @@ export async function adapt(argv: string[]): Promise<number> {
   return runAndPrint(config, values.json === true, config.device);
 }
 
-/** Run a config with progress on stderr; print the table and verdicts, or one JSON object. */
+/** Run a config with progress on stderr; print the table, verdicts, θ1's scoring checks and
+ * warnings, or one JSON object. */
 export async function runAndPrint(config: AdaptConfigInput, json: boolean, device = "auto", title?: string): Promise<number> {
   await using rt = await Runtime.start({ device });
   const bar = new ProgressBar("runs");
@@ -26,7 +28,15 @@ export async function runAndPrint(config: AdaptConfigInput, json: boolean, devic
     process.stdout.write(`${JSON.stringify(result)}\n`);
     return 0;
   }
-  const lines = [resultsTable(result.methods), "", ...result.verdicts.map((v) => v.text), ...result.strategy.map((s) => `auto: ${s.reason}`), "", `report: ${result.report.markdown}`];
+  const lines = [
+    resultsTable(result.methods),
+    "",
+    ...result.verdicts.map((v) => v.text),
+    ...result.strategy.map((s) => `auto: ${s.reason}`),
+    ...scoreDiagnostics({ method: result.scorer, faithfulness: result.faithfulness, stability: result.stability }),
+    "",
+    `report: ${result.report.markdown}`,
+  ];
   process.stdout.write(`${lines.join("\n")}\n`);
   return 0;
 }

@@ -2,7 +2,7 @@
 import { barChart, type Bar, lineChart } from "./charts.ts";
 import { escapeHtml as e, methodColour } from "./format.ts";
 import { heatmapSvg } from "./heatmap.ts";
-import { headList, meanCurves, methodOrder, type ReportData, RESULT_COLUMNS, resultCells } from "./model.ts";
+import { headList, meanCurves, methodOrder, PRESERVATION_NOTE, type ReportData, RESULT_COLUMNS, resultCells } from "./model.ts";
 import { t95, type Verdict } from "./verdicts.ts";
 
 const CSS = `
@@ -32,6 +32,8 @@ ul.verdicts li{margin:6px 0;padding:8px 12px;border-left:4px solid #999;backgrou
 ul.verdicts li.yes{border-color:#1a7f37;background:#eef8f0}
 .badge{display:inline-block;font-size:11px;font-weight:600;padding:1px 7px;border-radius:9px;margin-right:8px;background:#ddd;color:#333}
 li.yes .badge{background:#1a7f37;color:#fff}
+ul.warnings{list-style:none;padding:0;margin:0}
+ul.warnings li{margin:6px 0;padding:8px 12px;border-left:4px solid #bf8700;background:#fff8c5;overflow-wrap:anywhere}
 .charts{display:flex;flex-wrap:wrap;gap:16px}
 figure.chart{margin:0}
 figure.chart figcaption{font-weight:600}
@@ -51,6 +53,7 @@ export function renderHtml(data: ReportData, vs: Verdict[], files: { markdown: s
   o.push(`<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">`);
   o.push(`<meta name="viewport" content="width=device-width, initial-scale=1">`, `<title>${e(data.title)}</title>`, `<style>${CSS}</style>`, `</head>`, `<body><main>`);
   o.push(`<h1>${e(data.title)}</h1>`, `<p class="meta">Created ${e(data.createdAt)}</p>`);
+  if (data.warnings?.length) o.push(`<ul class="warnings" id="warnings">${data.warnings.map((w) => `<li><b>warning:</b> ${e(w)}</li>`).join("")}</ul>`);
 
   // Setup beside the heatmap, so the first screen shows both.
   o.push(`<div class="top"><section><h2>Setup</h2>`);
@@ -86,7 +89,7 @@ export function renderHtml(data: ReportData, vs: Verdict[], files: { markdown: s
     }
     o.push(`</tbody></table></div>`);
     o.push(
-      `<p class="note">Means ± standard deviations over seeds. Forgetting = source accuracy before − after (points). Δ vs full: paired by seed against full fine-tuning on the same target; negative Δ forgetting = forgot less than full.</p>`,
+      `<p class="note">Means ± standard deviations over seeds. Forgetting = source accuracy before − after (points). Δ vs full: paired by seed against full fine-tuning on the same target; negative Δ forgetting = forgot less than full. ${e(PRESERVATION_NOTE)}</p>`,
     );
 
     // Bar charts.
@@ -108,6 +111,8 @@ export function renderHtml(data: ReportData, vs: Verdict[], files: { markdown: s
         { yLabel: "points (− = forgot less)" },
       ),
     );
+    const kept = bars((r) => ({ value: r.preservation_spearman, error: r.preservation_spearman_std }));
+    if (kept.length) o.push(barChart("Relevance kept θ1 → θ2 (Spearman), mean ± std", kept, { yLabel: "Spearman" }));
     o.push(`</div>`);
   } else o.push(`<p class="note">No results.</p>`);
 

@@ -1,6 +1,6 @@
 // report.md
 import { escapeMarkdown as md } from "./format.ts";
-import { headList, type ReportData, RESULT_COLUMNS, resultCells } from "./model.ts";
+import { headList, PRESERVATION_NOTE, type ReportData, RESULT_COLUMNS, resultCells } from "./model.ts";
 import type { Verdict } from "./verdicts.ts";
 
 function table(header: readonly string[], rows: string[][], align?: ("l" | "r")[]): string {
@@ -8,10 +8,11 @@ function table(header: readonly string[], rows: string[][], align?: ("l" | "r")[
   return [header, sep, ...rows].map((r) => `| ${r.join(" | ")} |`).join("\n");
 }
 
-/** The Markdown report: setup, results, verdicts, circuit and links to the other files. */
+/** The Markdown report: warnings, setup, results, verdicts, circuit and links to the other files. */
 export function renderMarkdown(data: ReportData, vs: Verdict[], files: { html: string; png: string }): string {
   const out: string[] = [];
   out.push(`# ${md(data.title)}`, "", `Created ${md(data.createdAt)}.`, "");
+  if (data.warnings?.length) out.push("## Warnings", "", data.warnings.map((w) => `- **warning:** ${md(w)}`).join("\n"), "");
   out.push("## Setup", "");
   const setup = Object.entries(data.setup);
   out.push(setup.length ? table(["setting", "value"], setup.map(([k, v]) => [md(k), md(String(v))])) : "(none given)", "");
@@ -26,7 +27,8 @@ export function renderMarkdown(data: ReportData, vs: Verdict[], files: { html: s
       ),
       "",
       "Means ± standard deviations over seeds. Accuracies in percent; forgetting = source accuracy before − after, in points. " +
-        "Δ vs full: paired by seed against full fine-tuning on the same target (negative Δ forgetting = forgot less than full).",
+        "Δ vs full: paired by seed against full fine-tuning on the same target (negative Δ forgetting = forgot less than full). " +
+        PRESERVATION_NOTE,
       "",
     );
   } else out.push("No results.", "");

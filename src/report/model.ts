@@ -20,6 +20,8 @@ export interface ReportData {
   low?: [number, number][];
   /** Per-step training loss of every run. */
   curves: { method: string; target: string; seed: number; losses: number[] }[];
+  /** Reasons to distrust the circuit (e.g. low faithfulness of the scorer); shown first. */
+  warnings?: string[];
 }
 
 /** The results table's header, in order (Markdown and HTML use the same columns). */
@@ -31,6 +33,8 @@ export const RESULT_COLUMNS = [
   "forgetting (points)",
   "Δ forgetting vs full (points)",
   "Δ target vs full (points)",
+  "relevance kept θ1 → θ2 (Spearman)",
+  "top-k heads kept (%)",
   "% parameters updated",
   "seconds",
 ] as const;
@@ -46,10 +50,17 @@ export function resultCells(r: CompareRow): string[] {
     `${fixed(r.forgetting * 100)} ± ${pct(r.forgetting_std)}`,
     pm(r.forgetting_vs_full, r.forgetting_vs_full_std),
     pm(r.target_vs_full, r.target_vs_full_std),
+    r.preservation_spearman === null ? "—" : `${fixed(r.preservation_spearman, 2)} ± ${fixed(r.preservation_spearman_std, 2)}`,
+    r.preservation_topk === null ? "—" : `${pct(r.preservation_topk)} ± ${pct(r.preservation_topk_std)}`,
     sig3(r.params_fraction * 100),
     fixed(r.seconds, 1),
   ];
 }
+
+/** What the preservation columns mean (one sentence, both renderers). */
+export const PRESERVATION_NOTE =
+  "Relevance kept: every θ2 re-scored on the proxy discovery set with θ1's scorer and settings; Spearman correlation of all heads' relevance θ1 vs θ2, " +
+  "and the share of θ1's top-k heads (k = circuit size) still in θ2's top-k; — = not measured.";
 
 /** Methods in order of first appearance (rows first, then curves). */
 export function methodOrder(data: ReportData): string[] {

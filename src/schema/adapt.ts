@@ -31,6 +31,8 @@ export const AdaptConfig = z
     discovery: z.object({ perClass: z.number().int().positive().default(24) }).strict().default({ perClass: 24 }),
     /** Circuit size and the editing-vs-preserving choice: `circuit` (highest relevance), `low` (near-zero heads), `auto` (per target, by validation accuracy). */
     circuit: z.object({ topK: z.number().int().positive().default(2), strategy: z.enum(["circuit", "low", "auto"]).default("circuit") }).strict().default({ topK: 2, strategy: "circuit" }),
+    /** Re-score every θ2 on the discovery set and report how much of θ1's head relevance it kept (Spearman, top-k overlap); `false` skips the extra scoring pass per run. */
+    preservation: z.boolean().default(true),
     methods: z.array(Method).min(1).default(["full", "ctsft", "ctsft-low", "random", "norms", "lora"]),
     seeds: z.array(z.number().int()).min(1).default([0, 1, 2]),
     training: z

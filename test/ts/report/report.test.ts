@@ -50,6 +50,9 @@ interface Run {
 const FORGET: Record<CompareMethod, number> = { full: 0.09, ctsft: 0.03, "ctsft-low": 0.05, random: 0.06, norms: 0.01, lora: 0.04 };
 const ACC: Record<CompareMethod, number> = { full: 0.71, ctsft: 0.69, "ctsft-low": 0.58, random: 0.62, norms: 0.55, lora: 0.68 };
 const PARAMS: Record<CompareMethod, number> = { full: 1, ctsft: 0.00412, "ctsft-low": 0.00412, random: 0.00412, norms: 0.000187, lora: 0.0123 };
+// Relevance kept θ1 → θ2 (Spearman over heads) and the share of the top-3 heads kept, per method.
+const KEPT: Record<CompareMethod, [number, number]> = { full: [0.42, 1 / 3], ctsft: [0.71, 2 / 3], "ctsft-low": [0.93, 1], random: [0.85, 2 / 3], norms: [0.97, 1], lora: [0.66, 2 / 3] };
+const WARNING = "cdt relevance on θ1 agrees poorly with exact ablation (Spearman is 0.19, below 0.5): the circuit may not be trustworthy; consider `scorer: ablation` <b>";
 
 function makeRuns(): Run[] {
   const runs: Run[] = [];
@@ -102,6 +105,10 @@ function summarize(runs: Run[]): CompareRow[] {
         target_vs_full_std: dT?.[1] ?? null,
         params_fraction: meanStd(mine.map((r) => r.paramsFraction))[0],
         seconds: meanStd(mine.map((r) => r.seconds))[0],
+        preservation_spearman: KEPT[method][0],
+        preservation_spearman_std: 0.05,
+        preservation_topk: KEPT[method][1],
+        preservation_topk_std: 0,
       });
     }
   }
@@ -141,6 +148,7 @@ function reportData(): ReportData {
       [1, 2],
     ],
     curves,
+    warnings: [WARNING],
   };
 }
 
@@ -162,6 +170,10 @@ function row(over: Partial<CompareRow>): CompareRow {
     target_vs_full_std: 0.008,
     params_fraction: 0.004,
     seconds: 1,
+    preservation_spearman: 0.8,
+    preservation_spearman_std: 0.1,
+    preservation_topk: 0.5,
+    preservation_topk_std: 0,
     ...over,
   };
 }
@@ -276,7 +288,17 @@ describe("writeReport", () => {
     assert.ok(md.includes("](report.html)") && md.includes("](heatmap.png)"));
     // % parameters: 3 significant digits; the 1.0 full row is 100.
     assert.match(md, /\| ctsft \| jav \| [^\n]*\| 0\.412 \| [\d.]+ \|/);
-    assert.match(md, /\| full \| jav \| [^\n]*\| — \| — \| 100 \| [\d.]+ \|/);
+    assert.match(md, /\| full \| jav \| [^\n]*\| — \| — \| 0\.42 ± 0\.05 \| 33\.3 ± 0\.0 \| 100 \| [\d.]+ \|/);
+  });
+
+  it("report.md shows the warnings first and the preservation columns with their meaning", () => {
+    const md = readFileSync(paths.markdown, "utf8");
+    assert.ok(md.indexOf("## Warnings") < md.indexOf("## Setup"));
+    assert.ok(md.includes(`- **warning:** ${escapeMarkdown(WARNING)}`));
+    assert.ok(!md.includes("<b>"));
+    assert.match(md, /^\| method \| target \|[^\n]*\| relevance kept θ1 → θ2 \(Spearman\) \| top\-k heads kept \(%\) \|/m);
+    assert.match(md, /\| ctsft\-low \| jav \| [^\n]*\| 0\.93 ± 0\.05 \| 100\.0 ± 0\.0 \| 0\.412 \|/);
+    assert.match(md, /Relevance kept: every θ2 re-scored/);
   });
 
   it("report.html is self-contained and escapes dataset names", () => {
@@ -291,6 +313,9 @@ describe("writeReport", () => {
     assert.ok(html.includes('stroke-dasharray="4 4"'), "low-relevance marks");
     assert.ok(html.includes("training loss"));
     for (const v of verdicts(data.rows)) assert.ok(html.includes(escapeHtml(v.text)));
+    assert.ok(html.includes(`<ul class="warnings" id="warnings"><li><b>warning:</b> ${escapeHtml(WARNING)}</li></ul>`));
+    assert.ok(html.includes(`<th scope="col">relevance kept θ1 → θ2 (Spearman)</th><th scope="col">top-k heads kept (%)</th>`));
+    assert.ok(html.includes("Relevance kept θ1 → θ2 (Spearman), mean ± std"), "preservation bar chart");
   });
 
   it("heatmap.png decodes to the laid-out size with the scale's colours and outlined circuit", () => {
