@@ -9,7 +9,7 @@ export { RunStream, type Reply } from "./api/stream.ts";
 export { Data, DatasetHandle, type DataInput } from "./api/data.ts";
 export { Handle, type HandleLike } from "./api/handles.ts";
 export { ModelHandle, Models } from "./api/models.ts";
-export { Circuits, rankHeads, Scoring, type BaselineOptions, type RankedHead, type ScoreOptions } from "./api/scoring.ts";
+export { Circuits, FAITHFULNESS_WARN, rankHeads, scoreDiagnostics, Scoring, type BaselineOptions, type RankedHead, type ScoreOptions } from "./api/scoring.ts";
 export { createKeys, readClientKeys } from "./api/keys.ts";
 export { serveRuntime, type ServeOptions } from "./api/serve.ts";
 export type { HeartbeatOptions } from "./transport/connection.ts";

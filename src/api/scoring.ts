@@ -1,4 +1,5 @@
 import type { OpEvent, OpRequest, OpResult } from "../schema/ops.ts";
+import type { ScoresFile } from "../schema/scoring.ts";
 import type { Tensor } from "../schema/tensor.ts";
 import { type DataInput, dataRef } from "./data.ts";
 import { type HandleLike, idOf } from "./handles.ts";
@@ -65,4 +66,29 @@ export function rankHeads(scores: Tensor<"float32"> | (number | null)[][], by: "
     scores.data.forEach((s, i) => Number.isNaN(s) || out.push({ layer: Math.floor(i / heads), head: i % heads, score: s }));
   }
   return out.sort((a, b) => (by === "desc" ? b.score - a.score : Math.abs(a.score) - Math.abs(b.score)));
+}
+
+/** Faithfulness (Spearman with exact mean-ablation) below this gets a warning: the scorer's
+ * ranking then says little about what ablating a head does, so a circuit chosen from it may
+ * not be the mechanism. */
+export const FAITHFULNESS_WARN = 0.5;
+
+/** Human-readable lines about a scoring run's stability and faithfulness, warnings first
+ * prefixed `warning:`; empty when the run carries neither figure. */
+export function scoreDiagnostics(body: Pick<ScoresFile, "method" | "stability" | "faithfulness">): string[] {
+  const lines: string[] = [];
+  const s = body.stability;
+  if (s) {
+    if (s.warning) lines.push(`warning: ${s.warning}`);
+    lines.push(`stability: max |rel| = ${s.maxRatio.toPrecision(3)}× max |true| (warning above ${s.threshold}×)`);
+  }
+  const f = body.faithfulness;
+  if (f) {
+    const rho = f.spearman === null ? "undefined" : f.spearman.toFixed(2);
+    if (f.spearman !== null && f.spearman < FAITHFULNESS_WARN) {
+      lines.unshift(`warning: ${body.method} agrees poorly with exact mean-ablation (Spearman ${rho} < ${FAITHFULNESS_WARN}); a circuit chosen from these scores may not be the mechanism — consider method ablation`);
+    }
+    lines.push(`faithfulness: Spearman ${rho} with mean-ablation over ${f.heads} heads on ${f.examples} examples (${f.seconds.toFixed(1)} s)`);
+  }
+  return lines;
 }

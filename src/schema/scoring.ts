@@ -33,9 +33,15 @@ export const ScoreRequest = z
     baseline: z.string().optional(),
     /** Score only these `[layer, head]` pairs (default: all). */
     heads: z.array(Head).min(1).optional(),
-    /** cdt: how attention patterns in later layers split. `decomposed` (CD-T): P_rel =
-     * softmax(q_rel k_relᵀ); `frozen`: the true pattern carries both parts (z_rel = P v_rel). */
-    pattern: z.enum(["decomposed", "frozen"]).default("decomposed"),
+    /** cdt: how attention in the layers after the source splits z = P v. `shapley` (default):
+     * rel = (P v_rel + (P − P_irrel) v) / 2, P_irrel = softmax(s(q_irrel, k_irrel));
+     * `frozen`: the true pattern carries both parts (z_rel = P v_rel); `decomposed` (CD-T's
+     * rule): P_rel = softmax(q_rel k_relᵀ), z_rel = P_rel v_rel. Measured in docs/method.md. */
+    pattern: z.enum(["shapley", "frozen", "decomposed"]).default("shapley"),
+    /** Check the scorer against exact mean-ablation on a label-balanced subsample of the
+     * discovery set (`examples` rows, default 64) and report the Spearman correlation
+     * (`faithfulness` in the result); `false` skips it. Ignored for `ablation` itself. */
+    faithfulness: z.union([z.boolean(), z.object({ examples: z.number().int().min(2).default(64) }).strict()]).default(true),
     /** Source heads decomposed together (cdt). */
     chunk: z.number().int().positive().default(16),
     /** Also write the scores file here (atomic). */
@@ -43,8 +49,33 @@ export const ScoreRequest = z
   })
   .strict();
 
-/** Progress of `baseline` and `score`. */
-export const ScoreEvent = z.object({ type: z.literal("progress"), phase: z.enum(["baseline", "scoring"]), done: z.number().int(), total: z.number().int() });
+/** Progress of `baseline` and `score` (`faithfulness`: the ablation check after scoring). */
+export const ScoreEvent = z.object({ type: z.literal("progress"), phase: z.enum(["baseline", "scoring", "faithfulness"]), done: z.number().int(), total: z.number().int() });
+
+/** cdt only: max |rel| / max |true| over layers, source heads and examples (per row: max
+ * over positions and features), and where it was reached. Above `threshold` the relevant
+ * and irrelevant parts cancel each other and `warning` says so. */
+export const Stability = z.object({
+  maxRatio: z.number(),
+  layer: z.number().int(),
+  head: Head.nullable(),
+  example: z.number().int(),
+  threshold: z.number(),
+  warning: z.string().nullable(),
+});
+export type Stability = z.infer<typeof Stability>;
+
+/** Spearman correlation, over the scored heads, of the chosen scorer with exact
+ * mean-ablation on the same label-balanced subsample (`examples` rows) of the discovery
+ * set; `spearman` is null when it is undefined (fewer than 3 heads, or a constant side). */
+export const Faithfulness = z.object({
+  reference: z.literal("ablation"),
+  spearman: z.number().nullable(),
+  examples: z.number().int(),
+  heads: z.number().int(),
+  seconds: z.number(),
+});
+export type Faithfulness = z.infer<typeof Faithfulness>;
 
 const Grid = z.array(z.array(z.number().nullable()));
 const ModelRecord = ModelInfo.pick({ source: true, family: true, layers: true, heads: true, kvHeads: true, headDim: true, dModel: true }).extend({
@@ -65,6 +96,10 @@ export const ScoresFile = z.object({
   seconds: z.number(),
   scores: Grid,
   perClass: z.array(Grid),
+  /** cdt runs; null for other scorers (absent in files written before it existed). */
+  stability: Stability.nullable().optional(),
+  /** null for `ablation` itself or when switched off. */
+  faithfulness: Faithfulness.nullable().optional(),
   model: ModelRecord,
   path: z.string().optional(),
 });

@@ -6,7 +6,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
-import { BadRequestError, Circuit, type ModelHandle, NotFoundError, rankHeads, Runtime, ScoresFile } from "../../../src/index.ts";
+import { BadRequestError, Circuit, type ModelHandle, NotFoundError, rankHeads, Runtime, scoreDiagnostics, ScoresFile, spearman } from "../../../src/index.ts";
 import { tinySetup } from "../../../bench/fixture.ts";
 
 const BIN = new URL("../../../bin/ctsft.js", import.meta.url).pathname;
@@ -44,7 +44,35 @@ describe("head relevance and circuits", () => {
       assert.equal(file.method, method);
       assert.deepEqual(file.scores, body.scores);
       assert.equal(rankHeads(tensors.scores as never).length, 8);
+      // Every run says how far it can be trusted: cdt its stability, every scorer but
+      // ablation itself its agreement with mean-ablation on a balanced subsample.
+      if (method.startsWith("cdt")) {
+        assert.ok(file.stability && file.stability.maxRatio > 0 && file.stability.maxRatio <= file.stability.threshold, JSON.stringify(file.stability));
+        assert.equal(file.stability.warning, null);
+        assert.equal(file.stability.layer >= 0 && file.stability.layer < 2, true);
+      } else {
+        assert.equal(file.stability, null);
+      }
+      if (method === "ablation") {
+        assert.equal(file.faithfulness, null);
+      } else {
+        assert.equal(file.faithfulness?.examples, 63); // 21 per class of 96 (32 per class), the default 64
+        assert.equal(file.faithfulness?.heads, 8);
+        const rho = file.faithfulness?.spearman as number;
+        assert.ok(rho >= -1 && rho <= 1, String(rho));
+        assert.ok(scoreDiagnostics(file).some((l) => l.startsWith("faithfulness: Spearman")));
+      }
     }
+    // attribution on the whole set, checked against ablation on the whole set: the figure is
+    // the Spearman of the two score grids computed separately.
+    const all = { examples: 1000 };
+    const attr = (await rt.scoring.score({ model, data: valid, method: "attribution", baseline: base.body.handle, faithfulness: all }).finalResult()).body;
+    const abl = (await rt.scoring.score({ model, data: valid, method: "ablation", baseline: base.body.handle }).finalResult()).body;
+    assert.equal(attr.faithfulness?.examples, 96);
+    assert.ok(Math.abs((attr.faithfulness?.spearman as number) - (spearman(attr.scores.flat() as number[], abl.scores.flat() as number[]) as number)) < 1e-9);
+    const off = await rt.scoring.score({ model, data: valid, method: "cdt", baseline: base.body.handle, faithfulness: false }).finalResult();
+    assert.equal(off.body.faithfulness, null);
+    await assert.rejects(rt.scoring.score({ model, data: valid, faithfulness: { examples: 1 } }).finalResult(), (e) => e instanceof BadRequestError && /faithfulness/.test(String(e.path)));
   });
 
   it("scores a subset of heads; the rest are null", async () => {

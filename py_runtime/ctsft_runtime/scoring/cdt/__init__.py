@@ -40,10 +40,10 @@ Rules (`pairs.py`), and how they relate to the reference, github.com/adelaidehsu
   sliding window per layer. GQA: the source is a query head; shared K/V pairs are expanded to
   the query heads.
 - Elementwise activations (`prop_act`): irrel' = f(irrel), rel' = f(total) − f(irrel).
-  Gated MLPs (SwiGLU/GeGLU, ours): f(g)·u as a product whose factor f(g) has the relevant
-  share f(g) − f(g_irrel): rel' = (f(g)·u_rel + (f(g) − f(g_irrel))·u) / 2, the two-player
-  Shapley split of a product (`pairs.product`). DESIGN's irrel' = f(g_i)·u_i squares parts
-  that cancel. Gemma-2's final logit softcap is an elementwise activation.
+  Gated MLPs (SwiGLU/GeGLU, ours): irrel' = f(g_i)·u_i, rel' = f(g)·u − irrel'. This rule
+  squares parts that cancel, which is how the linearized norm rule's large parts turned into
+  ±10⁶; with norms as nonlinearities g and u are O(1).
+  Gemma-2's final logit softcap is an elementwise activation.
 - Not taken from the reference: `normalize_rel_irrel`, a heuristic it applies after most
   steps, which moves a position's value wholly to whichever part is larger where the two
   parts have opposite signs. It keeps the sum but makes rel non-additive and breaks the
