@@ -33,11 +33,10 @@ export const ScoreRequest = z
     baseline: z.string().optional(),
     /** Score only these `[layer, head]` pairs (default: all). */
     heads: z.array(Head).min(1).optional(),
-    /** cdt: how attention in the layers after the source splits z = P v. `shapley` (default):
-     * rel = (P v_rel + (P − P_irrel) v) / 2, P_irrel = softmax(s(q_irrel, k_irrel));
-     * `frozen`: the true pattern carries both parts (z_rel = P v_rel); `decomposed` (CD-T's
-     * rule): P_rel = softmax(q_rel k_relᵀ), z_rel = P_rel v_rel. Measured in docs/method.md. */
-    pattern: z.enum(["shapley", "frozen", "decomposed"]).default("shapley"),
+    /** cdt: how attention patterns in later layers split. `decomposed` (CD-T): P_rel =
+     * softmax(q_rel k_relᵀ); `frozen`: the true pattern carries both parts (z_rel = P v_rel).
+     * Measured equally faithful to ablation (docs/method.md); decomposed is the reference's. */
+    pattern: z.enum(["decomposed", "frozen"]).default("decomposed"),
     /** Check the scorer against exact mean-ablation on a label-balanced subsample of the
      * discovery set (`examples` rows, default 64) and report the Spearman correlation
      * (`faithfulness` in the result); `false` skips it. Ignored for `ablation` itself. */

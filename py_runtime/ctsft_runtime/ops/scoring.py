@@ -41,7 +41,7 @@ class ScoreBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
     max_length: int = 128
     chunk: int = 16
     # cdt only: how later layers' attention patterns split (see scoring/cdt/pairs.py).
-    pattern: Literal["shapley", "frozen", "decomposed"] = "shapley"
+    pattern: Literal["decomposed", "frozen"] = "decomposed"
     # Spearman with exact mean-ablation on a subsample (True: the default subsample; False: off).
     faithfulness: bool | FaithfulnessBody = True
     out: str | None = None

@@ -71,7 +71,7 @@ def _decomposed(ctx: ScoreContext) -> Iterator[tuple[torch.Tensor, torch.Tensor,
         rel, irrel = decompose_heads(
             ctx.model, ctx.head_map, enc["input_ids"], enc["attention_mask"], enc["last_index"],
             ctx.token_ids, ctx.mu, ctx.sources, chunk=ctx.chunk, check=ctx.check,
-            pattern=ctx.settings.get("pattern", "shapley"), trace=trace,
+            pattern=ctx.settings.get("pattern", "decomposed"), trace=trace,
         )  # fmt: skip
         offset += len(gold)
         yield rel, irrel, gold

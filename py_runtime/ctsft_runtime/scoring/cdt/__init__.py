@@ -31,14 +31,14 @@ Rules (`pairs.py`), and how they relate to the reference, github.com/adelaidehsu
   to ±10⁶ in the layers after (the cdt-blowup fixture), and it ranks heads far from exact
   mean-ablation on trained Llama/Qwen2 models. With this rule every norm output is O(1).
 - RoPE is linear per position: applied to both parts. ALiBi is treated like the mask.
-- Softmax attention, three rules (`pattern`): `shapley` (default) is the two-player Shapley
-  value of F(q, k, v) = softmax(s(q, k)) v, rel = (F(total) − F(irrel) + F(rel)) / 2;
-  `decomposed` is the reference's `prop_attention_no_output_hh` with
-  `prop_attention_probs_tmp` (P_rel = softmax(s(q_rel, k_rel)), z_rel = P_rel v_rel, z_irrel
-  = P v − z_rel); `frozen` its older `prop_self_attention` (z_rel = P v_rel). s(·) keeps each
-  family's semantics: scale, Gemma-2 softcap (before the mask), ALiBi, causal + padding mask,
-  sliding window per layer. GQA: the source is a query head; shared K/V pairs are expanded to
-  the query heads.
+- Softmax attention (`pattern`): `decomposed` (default) is the reference's
+  `prop_attention_no_output_hh` with `prop_attention_probs_tmp`: P = softmax(s(q, k)) with
+  the true q, k; P_rel = softmax(s(q_rel, k_rel)); z_rel = P_rel v_rel; z_irrel = P v − z_rel
+  (DESIGN §2.4 says the same). `frozen` is its older `prop_self_attention`: z_rel = P v_rel.
+  A symmetric two-player Shapley rule was measured too: as faithful, twice the cost, so not
+  kept (docs/method.md). s(·) keeps each family's semantics: scale, Gemma-2 softcap (before
+  the mask), ALiBi, causal + padding mask, sliding window per layer. GQA: the source is a
+  query head; shared K/V pairs are expanded to the query heads.
 - Elementwise activations (`prop_act`): irrel' = f(irrel), rel' = f(total) − f(irrel).
   Gated MLPs (SwiGLU/GeGLU, ours): irrel' = f(g_i)·u_i, rel' = f(g)·u − irrel'. This rule
   squares parts that cancel, which is how the linearized norm rule's large parts turned into

@@ -158,7 +158,7 @@ class Positions:
     """[1, T, rot_dim] from the model's own rotary module (RoPE families)."""
     alibi: Tensor | None = None
     """[B, H, 1, T] (BLOOM)."""
-    pattern: pairs.PatternRule = "shapley"
+    pattern: pairs.PatternRule = "decomposed"
     """How attention patterns in later layers are split (see `pairs.attention`)."""
 
     def __post_init__(self) -> None:

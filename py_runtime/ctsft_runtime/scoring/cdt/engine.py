@@ -60,7 +60,7 @@ def decompose_heads(
     chunk: int = 16,
     check: Callable[[], None] = lambda: None,
     trace: Trace | None = None,
-    pattern: PatternRule = "shapley",
+    pattern: PatternRule = "decomposed",
 ) -> tuple[Tensor, Tensor]:
     """Decompose the class logits of a batch with respect to each source head.
 
@@ -75,9 +75,9 @@ def decompose_heads(
                     chunk·B·T·(d_ff + heads·T) (attention scores where no fused kernel applies).
     check:          called between steps; raise from it (e.g. `Cancelled`) to stop.
     trace:          optional debug hook, see `Trace`.
-    pattern:        attention rule in the layers after a source: "shapley" (default),
-                    "decomposed" (CD-T: P_rel = softmax(q_rel k_rel)) or "frozen" (z_rel =
-                    P v_rel with the true pattern P), see `pairs.attention`.
+    pattern:        attention rule in the layers after a source: "decomposed" (CD-T:
+                    P_rel = softmax(q_rel k_rel)) or "frozen" (z_rel = P v_rel with the true
+                    pattern P), see `pairs.attention`.
 
     Returns (rel, irrel), each float32 [S, B, C] on the model's device, in `sources` order:
     rel is the part of the class logits due to β = z_s − μ_s of the source head, irrel the

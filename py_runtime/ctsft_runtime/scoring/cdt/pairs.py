@@ -137,7 +137,7 @@ def rope(x: Pair, cos: Tensor, sin: Tensor) -> Pair:
     return x.map(rotate)
 
 
-PatternRule = Literal["decomposed", "frozen", "shapley"]
+PatternRule = Literal["decomposed", "frozen"]
 
 
 def attention(
@@ -148,7 +148,7 @@ def attention(
     scale: float,
     mask: Tensor,
     cap: float | None = None,
-    pattern: PatternRule = "shapley",
+    pattern: PatternRule = "decomposed",
 ) -> Pair:
     """Softmax attention on [R, heads, pos, head_dim] pairs (K/V already expanded per query head).
 
@@ -157,8 +157,6 @@ def attention(
     Tk] with R = rep * B rows (row r = j * B + b): it broadcasts over the rep blocks, so it is
     never copied per source. With F(q, k, v) = softmax(s(q, k)) v (same scale, softcap and
     mask for every evaluation) and z = F(total):
-    - "shapley": z_rel = (z − F(irrel) + F(rel)) / 2, the two-player Shapley value; swapping
-      the parts swaps the outputs;
     - "decomposed": z_rel = F(rel) = P_rel v_rel, z_irrel = z − z_rel: CD_Circuit's
       `prop_attention_no_output_hh` with `prop_attention_probs_tmp` (there P_irrel = P −
       P_rel, and z_irrel = P_rel v_irrel + P_irrel v is the same thing written out);
@@ -197,11 +195,5 @@ def attention(
     # "frozen" (CD_Circuit's older `prop_self_attention`): the true pattern P carries both
     # parts, z_rel = P v_rel; relevance then moves only through values, never through where
     # a head looks. Measured closer to mean-ablation for early-layer sources (docs/method.md).
-    if pattern == "shapley":
-        # Two-player Shapley value of F(q, k, v) = softmax(s(q, k)) v with players rel and
-        # irrel: rel = (F(total) - F(irrel)) / 2 + F(rel) / 2 (F(nothing) = 0). Symmetric in
-        # the two parts, and P stays a distribution, so parts that cancel grow it linearly.
-        z_rel = (z_tot - attend(q.irrel, k.irrel, v.irrel) + attend(q.rel, k.rel, v.rel)) * 0.5
-        return Pair(z_rel, z_tot - z_rel)
     z_rel = attend(q.total, k.total, v.rel) if pattern == "frozen" else attend(q.rel, k.rel, v.rel)
     return Pair(z_rel, z_tot - z_rel)
