@@ -2,7 +2,7 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { ModelHandle, Runtime } from "../src/index.ts";
+import type { Family, ModelHandle, Runtime } from "../src/index.ts";
 
 export interface TinySetup {
   dir: string;
@@ -30,19 +30,28 @@ export async function tinySetup(rt: Runtime, opts: { layers?: number; heads?: nu
   return { dir, files, model };
 }
 
-/** A tiny Llama built from scratch with a tokenizer on NusaX ind/jav/sun text and trained on
- * ind (θ1): the model of the NusaX studies. */
-export async function nusaxTheta1(rt: Runtime, nusax: string, dir: string, opts: { epochs: number }): Promise<ModelHandle> {
+/** A tiny model (Llama unless `family` says otherwise; 4 layers × 4 heads, d_model 64) built
+ * from scratch with a tokenizer on NusaX ind/jav/sun text and trained on ind (θ1): the model
+ * of the NusaX studies. `seed` seeds both the initialization and the training order. */
+export async function nusaxTheta1(
+  rt: Runtime,
+  nusax: string,
+  dir: string,
+  opts: { epochs: number; family?: Family; kvHeads?: number; seed?: number },
+): Promise<ModelHandle> {
+  const seed = opts.seed ?? 0;
   const created = await rt.models.create({
-    family: "llama",
+    family: opts.family ?? "llama",
     layers: 4,
     heads: 4,
+    kvHeads: opts.kvHeads,
     dModel: 64,
     corpus: ["ind", "jav", "sun"].map((l) => join(nusax, l, "train.csv")),
     vocab: 2000,
-    out: join(dir, "theta0"),
+    out: join(dir, `theta0-${opts.family ?? "llama"}-${seed}`),
+    seed,
   });
   const model = await rt.models.load({ source: created.path });
-  await rt.train({ model, data: { nusax: { lang: "ind", split: "train", dir: nusax } }, epochs: opts.epochs, lr: 1e-3 }).finalResult();
+  await rt.train({ model, data: { nusax: { lang: "ind", split: "train", dir: nusax } }, epochs: opts.epochs, lr: 1e-3, seed }).finalResult();
   return model;
 }

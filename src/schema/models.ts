@@ -51,6 +51,7 @@ export const ReleaseResult = z.object({ released: z.boolean() });
 
 /** Model families ctsft knows the attention layout of. */
 export const Family = z.enum(["gpt2", "llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gpt_neox", "phi3", "opt", "bloom"]);
+export type Family = z.infer<typeof Family>;
 
 /** Request of `model.create`: a real HF checkpoint from scratch. */
 export const CreateModelRequest = z
