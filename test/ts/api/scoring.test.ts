@@ -72,7 +72,7 @@ describe("head relevance and circuits", () => {
     assert.ok(Math.abs((attr.faithfulness?.spearman as number) - (spearman(attr.scores.flat() as number[], abl.scores.flat() as number[]) as number)) < 1e-9);
     const off = await rt.scoring.score({ model, data: valid, method: "cdt", baseline: base.body.handle, faithfulness: false }).finalResult();
     assert.equal(off.body.faithfulness, null);
-    await assert.rejects(rt.scoring.score({ model, data: valid, faithfulness: { examples: 1 } }).finalResult(), (e) => e instanceof BadRequestError && /faithfulness/.test(String(e.path)));
+    await assert.rejects(async () => rt.scoring.score({ model, data: valid, faithfulness: { examples: 1 } }).finalResult(), (e) => e instanceof BadRequestError && /faithfulness/.test(String(e.path)));
   });
 
   it("scores a subset of heads; the rest are null", async () => {
