@@ -29,3 +29,20 @@ def test_competitor_is_the_models_best_other_class() -> None:
     rel3 = torch.tensor([[[1.0, 3.0, 2.0], [0.0, 1.0, 5.0]]])
     ref3 = torch.tensor([[[0.0, 5.0, 1.0], [0.0, 1.0, 2.0]]])
     assert margin(rel3, torch.tensor([0, 2]), reference=ref3).tolist() == [[-2.0, 4.0]]
+
+
+def test_stability_warns_above_its_threshold() -> None:
+    from ctsft_runtime.scoring.cdt_scores import STABILITY_WARN, Stability
+
+    calm = Stability(max_ratio=STABILITY_WARN / 2, layer=1, head=(1, 2), example=3).to_json()
+    assert calm["warning"] is None and calm["threshold"] == STABILITY_WARN and calm["head"] == [1, 2]
+    wild = Stability(max_ratio=STABILITY_WARN * 100, layer=3, head=(0, 1), example=19).to_json()
+    text = str(wild["warning"])
+    assert "unstable" in text and "layer 3" in text and "example 19" in text
+    # observe() keeps the worst row and maps it back to (head, example): rows k * bsz + b
+    s = Stability()
+    rel = torch.zeros(4, 2, 3)
+    irrel = torch.ones(4, 2, 3)
+    rel[3, 0, 0] = 5.0  # source k=1 (rows 2..3), example b=1 of this batch
+    s.observe([(0, 0), (2, 1)], 10, 2, "layer", 2, rel, irrel, [0, 1])
+    assert (s.layer, s.head, s.example) == (2, (2, 1), 11) and abs(s.max_ratio - 5 / 6) < 1e-6

@@ -2,6 +2,7 @@
 // ties, skipped null/NaN, null for undefined correlations; the top-k overlap.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { FAITHFULNESS_WARN, scoreDiagnostics } from "../../../src/api/scoring.ts";
 import { averageRanks, spearman, topKOverlap } from "../../../src/stats.ts";
 
 const close = (a: number | null, b: number) => assert.ok(a !== null && Math.abs(a - b) < 1e-12, `${a} ≠ ${b}`);
@@ -40,5 +41,20 @@ describe("topKOverlap", () => {
     assert.equal(topKOverlap(a, [0.9, 0.1, 0.2, 0.3], 2), 0.5);
     assert.equal(topKOverlap(a, [1, 0, 0.5, Number.NaN], 2), 1);
     assert.equal(topKOverlap(a, a, 0), null);
+  });
+});
+
+describe("scoreDiagnostics", () => {
+  it("warns on low faithfulness and on instability, quietly otherwise", () => {
+    const faith = (spearman: number | null) => ({ reference: "ablation" as const, spearman, examples: 63, heads: 16, seconds: 0.4 });
+    const stab = (maxRatio: number, warning: string | null) => ({ maxRatio, layer: 1, head: [0, 1] as [number, number], example: 3, threshold: 10, warning });
+    const good = scoreDiagnostics({ method: "cdt", faithfulness: faith(0.9), stability: stab(1.5, null) });
+    assert.ok(good.every((l) => !l.startsWith("warning:")), good.join("\n"));
+    assert.ok(good.some((l) => l.startsWith("faithfulness: Spearman 0.90")));
+    const bad = scoreDiagnostics({ method: "cdt", faithfulness: faith(FAITHFULNESS_WARN - 0.1), stability: stab(40, "cdt is unstable here") });
+    assert.equal(bad.filter((l) => l.startsWith("warning:")).length, 2);
+    assert.ok(bad[0]?.startsWith("warning:"));
+    assert.deepEqual(scoreDiagnostics({ method: "ablation", faithfulness: null, stability: null }), []);
+    assert.ok(scoreDiagnostics({ method: "cdt", faithfulness: faith(null), stability: null })[0]?.includes("undefined"));
   });
 });
