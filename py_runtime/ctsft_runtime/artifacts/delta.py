@@ -27,7 +27,8 @@ seconds for a 7B model, negligible next to training.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+import os
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -42,7 +43,7 @@ from .. import __version__
 from ..circuits.fingerprint import config_hash, fingerprint, weights_hash
 from ..errors import BadRequest
 from ..heads import Span
-from ..models.atomic import atomic_dir
+from ..models.atomic import atomic_dir, check_out_dir
 from .manifest import (
     BASE,
     DELTA_FILES,
@@ -242,11 +243,19 @@ class SparseDelta:
         return sum(e.base.nbytes + (0 if e.new is None else e.new.nbytes) for e in self.entries)
 
 
-def save_delta(delta: SparseDelta, out_dir: str | Path) -> Path:
+def save_delta(
+    delta: SparseDelta,
+    out_dir: str | Path,
+    *,
+    overwrite: bool = False,
+    protected: Iterable[str | os.PathLike[str] | None] = (),
+    field: str = "out",
+) -> Path:
     """Write `delta.safetensors` and `delta.json` into `out_dir`, atomically.
 
-    The directory appears complete or not at all. An existing delta directory is
-    replaced; any other non-empty directory is refused (it may hold a checkpoint).
+    The directory appears complete or not at all. It must be absent, empty or a delta
+    ctsft wrote (its marker, or a bare pre-marker delta), unless `overwrite`; any other
+    non-empty directory is refused (it may hold a checkpoint). See `models.atomic`.
     """
     _check_finished(delta)
     validate_manifest(delta.manifest, "delta manifest")
@@ -254,16 +263,13 @@ def save_delta(delta: SparseDelta, out_dir: str | Path) -> Path:
     if listed != [e.spec() for e in delta.entries]:
         raise BadRequest("delta manifest entries do not match its tensors", path=_PATH)
     target = Path(out_dir)
-    if target.exists():
-        if not target.is_dir():
-            raise BadRequest(f"{target} exists and is not a directory", path="out")
-        if any(target.iterdir()) and not (target / DELTA_MANIFEST).is_file():
-            raise BadRequest(f"{target} is a non-empty folder that holds no delta; refusing to replace it", path="out")
+    rule = {"overwrite": overwrite, "protected": tuple(protected), "field": field, "recognize": DELTA_FILES}
+    check_out_dir(target, **rule)  # before the tensors are gathered
     tensors: dict[str, Tensor] = {}
     for entry in delta.entries:
         tensors[entry.key(BASE)] = entry.base.contiguous()
         tensors[entry.key(NEW)] = entry.new.contiguous()  # type: ignore[union-attr]
-    with atomic_dir(target) as tmp:
+    with atomic_dir(target, kind="delta", **rule) as tmp:
         save_file(tensors, tmp / DELTA_WEIGHTS, metadata={"format": "pt", "kind": DELTA_KIND})
         write_manifest(tmp / DELTA_MANIFEST, delta.manifest)
     return target

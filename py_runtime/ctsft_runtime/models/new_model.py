@@ -47,7 +47,7 @@ from transformers import PretrainedConfig, PreTrainedModel, PreTrainedTokenizerF
 
 from ..errors import BadRequest
 from ..heads import supported_model_types
-from .atomic import atomic_dir
+from .atomic import atomic_dir, check_out_dir
 
 __all__ = [
     "BOS",
@@ -439,12 +439,15 @@ def build_checkpoint(
     max_positions: int = 512,
     head_dim: int | None = None,
     overwrite: bool = False,
+    protected: Iterable[str | os.PathLike[str] | None] = (),
+    out_field: str = "out_dir",
 ) -> dict[str, Any]:
     """Write a from-scratch checkpoint of `family` to `out_dir`; returns a summary.
 
-    `out_dir` is written atomically. An existing non-empty `out_dir` is replaced only
-    with `overwrite=True` (it may hold someone's real model). Same arguments and seed
-    give byte-identical weights and tokenizer.
+    `out_dir` is written atomically, under the output rule of `models.atomic`: it must be
+    absent, empty or a folder ctsft wrote (it may hold someone's real model), unless
+    `overwrite=True`; `protected` paths and their parents are never replaced. Refusals
+    name `out_field`. Same arguments and seed give byte-identical weights and tokenizer.
 
     Returned dict: family, path, params (unique parameters, tied counted once),
     vocab_size (obtained), requested_vocab_size, layers, heads, kv_heads, head_dim,
@@ -463,7 +466,7 @@ def build_checkpoint(
     )
     vocab_size = _positive_int(vocab_size, "vocab_size", minimum=MIN_VOCAB)
     seed = _positive_int(seed, "seed", minimum=0)
-    target = _check_out_dir(out_dir, overwrite)
+    target = _check_out_dir(out_dir, overwrite, protected, out_field)
     # Texts last among the checks: collecting them may consume a one-shot iterator.
     items = _collect_texts(texts)
 
@@ -488,7 +491,8 @@ def build_checkpoint(
         "special_tokens": {"pad": PAD_ID, "bos": BOS_ID, "eos": EOS_ID, "unk": SPECIAL_TOKENS.index(UNK)},
         "seed": seed,
     }
-    with atomic_dir(target) as tmp:
+    rule = {"overwrite": overwrite, "protected": tuple(protected), "field": out_field}
+    with atomic_dir(target, kind="checkpoint", **rule) as tmp:
         # transformers 5 always writes safetensors (4.x does by default); the tests check
         # that no pickle-based weight file appears.
         model.save_pretrained(tmp)
@@ -503,16 +507,17 @@ def build_checkpoint(
     return info
 
 
-def _check_out_dir(out_dir: str | os.PathLike[str], overwrite: bool) -> Path:
+def _check_out_dir(
+    out_dir: str | os.PathLike[str],
+    overwrite: bool,
+    protected: Iterable[str | os.PathLike[str] | None],
+    field: str,
+) -> Path:
+    # Checked up front (before the tokenizer is trained), by the same rule `atomic_dir`
+    # applies again when it publishes.
     try:
         target = Path(out_dir)
     except TypeError as exc:
-        raise BadRequest(f"out_dir must be a path, got {type(out_dir).__name__}", path="out_dir") from exc
-    if target.exists():
-        if not target.is_dir():
-            raise BadRequest(f"out_dir {target} exists and is not a directory", path="out_dir")
-        if not overwrite and any(target.iterdir()):
-            raise BadRequest(
-                f"out_dir {target} exists and is not empty; pass overwrite=True to replace it", path="out_dir"
-            )
+        raise BadRequest(f"{field} must be a path, got {type(out_dir).__name__}", path=field) from exc
+    check_out_dir(target, overwrite=overwrite, protected=protected, field=field)
     return target

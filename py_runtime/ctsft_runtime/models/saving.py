@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 
 from .atomic import atomic_dir
@@ -13,12 +15,22 @@ DELTA_DIR = "ctsft-delta"
 ADAPTER_DIR = "lora-adapter"
 
 
-def save_checkpoint(lm: LoadedModel, out: Path) -> dict[str, str]:
+def save_checkpoint(
+    lm: LoadedModel,
+    out: Path,
+    *,
+    overwrite: bool = False,
+    protected: Iterable[str | os.PathLike[str] | None] = (),
+    field: str = "out",
+) -> dict[str, str]:
     """Weights as safetensors, the tokenizer, `ctsft.json` (the task) when known, and what the
     last training left beside the weights: a CT-SFT run's sparse delta (`ctsft-delta/`) or a
-    LoRA run's peft adapter (`lora-adapter/`). The directory appears complete or not at all."""
+    LoRA run's peft adapter (`lora-adapter/`). The directory appears complete or not at all.
+
+    `out` must be absent, empty or a checkpoint ctsft wrote, unless `overwrite` (the output
+    rule of `models.atomic`; `protected` paths and their parents are never replaced)."""
     written = {"checkpoint": str(out)}
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, kind="checkpoint", overwrite=overwrite, protected=protected, field=field) as tmp:
         lm.model.save_pretrained(tmp)
         lm.tokenizer.save_pretrained(tmp)
         if lm.task is not None:

@@ -24,9 +24,13 @@ class HandleBody(msgspec.Struct, forbid_unknown_fields=True):
     handle: str
 
 
-class SaveBody(msgspec.Struct, forbid_unknown_fields=True):
+class SaveBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
     handle: str
     out: str
+    # Replace a non-empty folder ctsft did not write (never the root, the cwd or a parent).
+    overwrite: bool = False
+    # Only check that `out` may be written (the same rule as a save); write nothing.
+    dry_run: bool = False
 
 
 class CreateBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
@@ -69,10 +73,18 @@ def info(ctx: OpContext, body: HandleBody) -> Reply:
 
 @op("model.save", SaveBody)
 def save(ctx: OpContext, body: SaveBody) -> Reply:
+    from ..models.atomic import check_out_dir
     from ..models.saving import save_checkpoint
 
     lm = ctx.state.get(ctx.state.models, "model", body.handle, "handle")
-    written = save_checkpoint(lm, ctx.state.check_path(body.out, "out"))
+    out = ctx.state.check_path(body.out, "out")
+    # The output rule (models/atomic.py): absent, empty or written by ctsft, unless
+    # overwrite; never the path root, the working directory, home, or a parent of them.
+    protected = (ctx.state.path_root,)
+    if body.dry_run:
+        check_out_dir(out, overwrite=body.overwrite, protected=protected, field="out")
+        return Reply({"path": str(out), "delta": None, "adapter": None})
+    written = save_checkpoint(lm, out, overwrite=body.overwrite, protected=protected, field="out")
     return Reply({"path": written["checkpoint"], "delta": written.get("delta"), "adapter": written.get("adapter")})
 
 
@@ -106,6 +118,8 @@ def create(ctx: OpContext, body: CreateBody) -> Reply:
         seed=body.seed,
         d_ff=body.d_ff,
         overwrite=body.overwrite,
+        protected=(ctx.state.path_root,),
+        out_field="out",
     )
     return Reply({_camel(k): v for k, v in result.items()})
 

@@ -35,6 +35,7 @@ from ctsft_runtime.artifacts.manifest import REQUIRED_KEYS
 from ctsft_runtime.circuits.fingerprint import fingerprint, weights_hash
 from ctsft_runtime.errors import BadRequest
 from ctsft_runtime.heads import Span, build_head_map, norm_parameters
+from ctsft_runtime.models.atomic import MARKER_FILE
 
 # (0, 0) and (0, 1) share KV head 0 (GQA 4:2): their K/V spans are captured once.
 HEADS = [(0, 0), (0, 1), (1, 3)]
@@ -226,7 +227,8 @@ def test_apply_touches_only_the_entries(tiny_checkpoint, theta2, saved) -> None:
 
 
 def test_files_are_safetensors_and_json(theta2, saved) -> None:
-    assert sorted(p.name for p in saved.iterdir()) == sorted([DELTA_WEIGHTS, DELTA_MANIFEST])
+    # Plus ctsft's marker (models/atomic.py), which every saved directory carries.
+    assert sorted(p.name for p in saved.iterdir()) == sorted([DELTA_WEIGHTS, DELTA_MANIFEST, MARKER_FILE])
     raw = (saved / DELTA_WEIGHTS).read_bytes()
     (header_len,) = struct.unpack("<Q", raw[:8])
     header = json.loads(raw[8 : 8 + header_len])  # a safetensors header, not a pickle
@@ -274,7 +276,7 @@ def test_save_replaces_a_delta_but_not_other_folders(theta2, tmp_path) -> None:
     ckpt = tmp_path / "ckpt"
     ckpt.mkdir()
     (ckpt / "config.json").write_text("{}")
-    with pytest.raises(BadRequest, match="holds no delta"):
+    with pytest.raises(BadRequest, match="ctsft did not write"):
         save_delta(delta, ckpt)
     assert [p.name for p in ckpt.iterdir()] == ["config.json"]
     with pytest.raises(BadRequest, match="not a directory"):

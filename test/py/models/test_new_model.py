@@ -24,7 +24,7 @@ from ctsft_runtime.data import PromptFormat, encode_batch, make_task, nusax
 from ctsft_runtime.errors import BadRequest
 from ctsft_runtime.heads import build_head_map, supported_model_types
 from ctsft_runtime.models import atomic, new_model
-from ctsft_runtime.models.atomic import atomic_dir, atomic_write_text
+from ctsft_runtime.models.atomic import MARKER_FILE, atomic_dir, atomic_write_text
 from ctsft_runtime.models.new_model import (
     BOS_ID,
     EOS_ID,
@@ -347,11 +347,15 @@ def test_atomic_dir_replaces_an_existing_folder(tmp_path: Path) -> None:
     final = tmp_path / "out"
     final.mkdir()
     (final / "old.txt").write_text("old")
-    with atomic_dir(final) as tmp:
+    # A folder ctsft did not write needs overwrite (see test_overwrite.py for the rule).
+    with atomic_dir(final, overwrite=True) as tmp:
         (tmp / "new.txt").write_text("new")
         assert (final / "old.txt").exists()  # readers see the old version until the end
-    assert sorted(p.name for p in final.iterdir()) == ["new.txt"]
+    assert sorted(p.name for p in final.iterdir()) == [MARKER_FILE, "new.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    with atomic_dir(final) as tmp:  # its own output: no overwrite needed
+        (tmp / "newer.txt").write_text("newer")
+    assert sorted(p.name for p in final.iterdir()) == [MARKER_FILE, "newer.txt"]
 
 
 @pytest.mark.parametrize("exc", [ValueError("bad"), KeyboardInterrupt()], ids=["error", "interrupt"])
@@ -359,7 +363,7 @@ def test_atomic_dir_failure_removes_temp_and_keeps_target(tmp_path: Path, exc: B
     final = tmp_path / "out"
     final.mkdir()
     (final / "old.txt").write_text("old")
-    with pytest.raises(type(exc)), atomic_dir(final) as tmp:
+    with pytest.raises(type(exc)), atomic_dir(final, overwrite=True) as tmp:
         (tmp / "half.txt").write_text("half")
         raise exc
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
@@ -383,7 +387,7 @@ def test_atomic_dir_restores_the_old_folder_when_the_swap_fails(
         real_rename(src, dst)
 
     monkeypatch.setattr(atomic.os, "rename", flaky)
-    with pytest.raises(OSError, match="simulated"), atomic_dir(final) as tmp:
+    with pytest.raises(OSError, match="simulated"), atomic_dir(final, overwrite=True) as tmp:
         (tmp / "new.txt").write_text("new")
     monkeypatch.undo()
     assert sorted(p.name for p in final.iterdir()) == ["old.txt"]
@@ -393,7 +397,7 @@ def test_atomic_dir_restores_the_old_folder_when_the_swap_fails(
 def test_atomic_dir_refuses_a_file_and_follows_a_symlink(tmp_path: Path) -> None:
     file = tmp_path / "f"
     file.write_text("keep")
-    with pytest.raises(NotADirectoryError), atomic_dir(file):
+    with raises_bad("out", "not a directory"), atomic_dir(file, overwrite=True):
         pytest.fail("must not yield")
     assert file.read_text() == "keep"
 
@@ -402,10 +406,10 @@ def test_atomic_dir_refuses_a_file_and_follows_a_symlink(tmp_path: Path) -> None
     (real / "old.txt").write_text("old")
     link = tmp_path / "link"
     link.symlink_to(real, target_is_directory=True)
-    with atomic_dir(link) as tmp:
+    with atomic_dir(link, overwrite=True) as tmp:
         (tmp / "new.txt").write_text("new")
     assert link.is_symlink()
-    assert sorted(p.name for p in real.iterdir()) == ["new.txt"]
+    assert sorted(p.name for p in real.iterdir()) == [MARKER_FILE, "new.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f", "link", "real"]
 
 
