@@ -62,6 +62,17 @@ export class VersionMismatchError extends CtsftError {
     super("version_mismatch", message, info);
   }
 }
+/**
+ * Training produced a non-finite loss or gradient norm: the message names the step and says
+ * what became of the weights (rolled back to before training, or invalid, in which case the
+ * runtime refuses to use or save that model until it is loaded again). Usually the learning
+ * rate is too high.
+ */
+export class NonFiniteError extends CtsftError {
+  constructor(message: string, info?: ErrorInfo) {
+    super("non_finite", message, info);
+  }
+}
 /** A bug or unexpected failure inside the runtime (see `traceback`). */
 export class InternalError extends CtsftError {
   constructor(message: string, info?: ErrorInfo) {
@@ -83,6 +94,7 @@ const CLASSES: Record<ErrorCode, new (message: string, info?: ErrorInfo) => Ctsf
   version_mismatch: VersionMismatchError,
   internal: InternalError,
   out_of_memory: OutOfMemoryError,
+  non_finite: NonFiniteError,
 };
 
 /** The one place that maps a wire error code to its class. */

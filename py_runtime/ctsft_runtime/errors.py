@@ -4,6 +4,11 @@ Each class maps to one wire error code; the server turns any `CtsftError` into a
 `error` message carrying `code`, `message`, `detail` and (for bad input) the `path` of the
 offending field. Plain-PyTorch layers (heads, data, training, ...) raise these too, so a
 notebook user gets the same clear messages as a TypeScript caller.
+
+`remote_message`: a message that reveals nothing read from a file. Raise sites whose
+`message` quotes file contents (cells, lines, labels, column names, JSON values, a
+library's error that repeats them) set it; a server in remote mode sends it instead of
+`message` (and drops `detail`), since a remote client may name files it cannot read.
 """
 
 from __future__ import annotations
@@ -14,11 +19,21 @@ class CtsftError(Exception):
 
     code = "internal"
 
-    def __init__(self, message: str, *, detail: str | None = None, path: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        detail: str | None = None,
+        path: str | None = None,
+        remote_message: str | None = None,
+    ):
         super().__init__(message)
         self.message = message
         self.detail = detail
         self.path = path
+        # What a remote client is told instead of `message` when `message` would reveal the
+        # contents of a file (None: `message` reveals none and is safe to send as it is).
+        self.remote_message = remote_message
 
 
 class BadRequest(CtsftError):
@@ -49,6 +64,14 @@ class OutOfMemory(CtsftError):
     """The device ran out of memory."""
 
     code = "out_of_memory"
+
+
+class NonFinite(CtsftError):
+    """Training produced a non-finite loss or gradient norm (the message names the step and
+    says what became of the model's weights), or an op was asked to use a model whose
+    weights such a failure left invalid."""
+
+    code = "non_finite"
 
 
 class Internal(CtsftError):

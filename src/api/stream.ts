@@ -70,7 +70,7 @@ export class RunStream<E, R> implements AsyncIterable<E> {
           this.resolveResult({ body: parse(this.schemas.result, msg.header.body, this.call.id), tensors: msg.tensors, requestId: this.call.id });
           return;
         }
-        yield parse(this.schemas.event, msg.header.body, this.call.id);
+        yield this.parseEvent(msg.header.body);
       }
     } catch (e) {
       this.finish();
@@ -90,6 +90,18 @@ export class RunStream<E, R> implements AsyncIterable<E> {
   async finalResult(): Promise<Reply<R>> {
     if (!this.iterated) for await (const _ of this) void _;
     return this.result;
+  }
+
+  /** An event the SDK cannot read ends the call: the runtime is told to stop too, so it
+   * does not keep computing (and streaming) for a caller that has given up. A result that
+   * fails to parse needs no cancel: the runtime has already finished the call. */
+  private parseEvent(body: unknown): E {
+    try {
+      return parse(this.schemas.event, body, this.call.id);
+    } catch (e) {
+      this.conn.cancel(this.call.id);
+      throw new InternalError(`${this.call.op}: ${(e as Error).message}; the call was cancelled in the runtime`, { requestId: this.call.id, cause: e });
+    }
   }
 
   private finish(): void {

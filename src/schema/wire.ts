@@ -34,6 +34,7 @@ export const ErrorCode = z.enum([
   "version_mismatch",
   "internal",
   "out_of_memory",
+  "non_finite",
 ]);
 export type ErrorCode = z.infer<typeof ErrorCode>;
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from ..errors import BadRequest
+from ..errors import BadRequest, NonFinite
 from ..heads import HeadMap, build_head_map
 from .devices import dtype_name, resolve_device, resolve_dtype
 from .gguf import load_gguf, resolve_gguf
@@ -28,6 +28,20 @@ class LoadedModel:
     task: TaskConfig | None = None
     load_seconds: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+    # Why the weights are unusable (a full fine-tuning run that diverged), else None.
+    invalid: str | None = None
+
+    def invalidate(self, reason: str) -> None:
+        """Mark the weights unusable: `require_valid` refuses the model from now on."""
+        self.invalid = reason
+
+    def require_valid(self, handle: str, field: str = "model") -> None:
+        """Refuse (NonFinite) a model whose weights a diverged training run left invalid."""
+        if self.invalid is not None:
+            raise NonFinite(
+                f"model {handle} holds invalid weights since {self.invalid}; release it and load the checkpoint again",
+                path=field,
+            )
 
     @property
     def device(self) -> torch.device:

@@ -40,6 +40,7 @@ def evaluate(ctx: OpContext, body: EvaluateBody) -> Reply:
     if not body.data:
         raise BadRequest("data is empty: give at least one dataset", path="data")
     lm = ctx.state.get(ctx.state.models, "model", body.model, "model")
+    lm.require_valid(body.model, "model")
     fmt = prompt_for(lm, body.template, body.verbalizer)
     replace = _ablation(ctx, lm, body.model, body.ablate) if body.ablate else None
     results = []

@@ -60,6 +60,7 @@ def _prepare(ctx: OpContext, body: BaselineBody | ScoreBody):
     from ..scoring import check_discovery_set
 
     lm = ctx.state.get(ctx.state.models, "model", body.model, "model")
+    lm.require_valid(body.model, "model")
     ds = resolve_data(ctx.state, body.data, "data", lm.task.label_names if lm.task else None)
     check_discovery_set(ds)
     fmt = prompt_for(lm, body.template, body.verbalizer)

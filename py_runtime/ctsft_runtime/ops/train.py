@@ -1,4 +1,11 @@
-"""The `train` op: supervised fine-tuning of a loaded model, streaming step/epoch events."""
+"""The `train` op: supervised fine-tuning of a loaded model, streaming step/epoch events.
+
+A run that diverges (non-finite loss or gradient norm, `NonFinite` naming the step) never
+leaves NaN weights behind unannounced: `ctsft`, `norms` and `lora` roll the model back to
+its weights before the run (they keep that copy anyway); `full` keeps no copy, so the model
+is marked invalid and every later op given it (train, evaluate, baseline, score, save)
+refuses it until it is released and loaded again.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +13,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from ..errors import BadRequest
+from ..errors import BadRequest, NonFinite
 from .common import DataRef, prompt_for, resolve_data
 from .context import OpContext, Reply
 from .registry import op
@@ -64,6 +71,7 @@ def train(ctx: OpContext, body: TrainBody) -> Reply:
     from ..training.methods import prepare
 
     lm = ctx.state.get(ctx.state.models, "model", body.model, "model")
+    lm.require_valid(body.model, "model")
     model_labels = lm.task.label_names if lm.task else None
     ds = resolve_data(ctx.state, body.data, "data", model_labels)
     valid = resolve_data(ctx.state, body.valid, "valid", ds.label_names) if body.valid else None
@@ -109,6 +117,9 @@ def train(ctx: OpContext, body: TrainBody) -> Reply:
             check=ctx.check_cancelled,
             param_groups=prepared.param_groups,
         )
+    except NonFinite as e:
+        prepared.abort()
+        raise _after_divergence(e, lm, body) from None
     except BaseException:
         prepared.abort()
         raise
@@ -120,6 +131,19 @@ def train(ctx: OpContext, body: TrainBody) -> Reply:
     # The model now answers this task in this format: saved checkpoints record it.
     lm.task = TaskConfig(fmt.template, dict(fmt.verbalizer) if fmt.verbalizer else None, list(ds.label_names))
     return Reply({**result, **extra, "method": body.method})
+
+
+def _after_divergence(e: NonFinite, lm: Any, body: TrainBody) -> NonFinite:
+    """The divergence error, saying what became of the weights (and marking them if invalid)."""
+    if body.method == "full":
+        lm.invalidate(e.message.split(":", 1)[0])  # "training diverged at step N of T (...)"
+        fate = (
+            f"The weights of model {body.model} are now invalid (full fine-tuning keeps no copy to roll back to): "
+            "every op refuses this model until you release it and load the checkpoint again"
+        )
+    else:
+        fate = f"Model {body.model} was rolled back to its weights before this run ({body.method} keeps that copy)"
+    return NonFinite(f"{e.message}. {fate}.", detail=e.detail)
 
 
 def _heads(ctx: OpContext, lm: Any, body: TrainBody) -> tuple[list[tuple[int, int]] | None, dict[str, Any] | None]:
