@@ -19,11 +19,40 @@ export function need(value: string | undefined, flag: string, usage: string): st
   return value;
 }
 
-/** A numeric option, checked. */
+/** Flags that take a whole number; every other numeric flag takes a real number. */
+export const INTEGER_FLAGS: ReadonlySet<string> = new Set([
+  "--epochs",
+  "--batch-size",
+  "--max-length",
+  "--seed",
+  "--seeds",
+  "--lora-r",
+  "--top-k",
+  "--per-class",
+  "--faithfulness",
+  "--layers",
+  "--heads",
+  "--kv-heads",
+  "--d-model",
+  "--d-ff",
+  "--vocab",
+]);
+
+const INTEGER = /^[+-]?\d+$/;
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
+/** A numeric option, checked: plain decimal digits (`3`, `-1`; `5e-4`, `0.5` for real-valued
+ * flags), nothing `Number()` would also accept (`""` is not 0, `0x1` is not 1, no `Infinity`,
+ * no surrounding spaces). An integer flag (see `INTEGER_FLAGS`) takes digits only. */
 export function num(value: string | undefined, flag: string, fallback?: number): number | undefined {
   if (value === undefined) return fallback;
+  const integer = INTEGER_FLAGS.has(flag);
+  if (value === "") throw new BadRequestError(`${flag} needs a value: got an empty string`, { path: flag });
   const n = Number(value);
-  if (!Number.isFinite(n)) throw new BadRequestError(`${flag} must be a number, got ${JSON.stringify(value)}`, { path: flag });
+  if (!(integer ? INTEGER : DECIMAL).test(value) || !Number.isFinite(n)) {
+    throw new BadRequestError(`${flag} must be ${integer ? "a whole number in decimal digits" : "a decimal number"}, got ${JSON.stringify(value)}`, { path: flag });
+  }
+  if (integer && !Number.isSafeInteger(n)) throw new BadRequestError(`${flag} is too large: ${value}`, { path: flag });
   return n;
 }
 
