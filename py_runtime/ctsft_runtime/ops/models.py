@@ -51,10 +51,10 @@ class CreateBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
 @op("model.load", LoadBody)
 def load(ctx: OpContext, body: LoadBody) -> Reply:
     from ..models import load_model
+    from .paths import model_source
 
-    source = body.source
-    if Path(source).expanduser().exists() or source.startswith((".", "/", "~")):
-        source = str(ctx.state.check_path(source, "source", must_exist=True))
+    # A path (remote: under the root, every file in it too) or a hub id: see ops/paths.py.
+    source = model_source(ctx.state.path_root, body.source, allow_download=body.allow_download)
     lm = load_model(
         source,
         dtype=body.dtype,

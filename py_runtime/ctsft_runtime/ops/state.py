@@ -37,14 +37,14 @@ class RuntimeState:
         return any(table.pop(handle, None) is not None for table in (self.models, self.datasets, self.baselines))
 
     def check_path(self, raw: str, field_path: str, *, must_exist: bool = False) -> Path:
-        """Resolve a path received over the wire; refuse NULs and, in remote mode, escapes."""
+        """Resolve a path received over the wire; refuse NULs and, in remote mode, escapes:
+        resolved against the root with every link followed, it must end inside the root, and
+        a directory must hold no link leading out of it (rule: `ops/paths.py`)."""
+        from .paths import confine
+
         if not raw or "\x00" in raw:
             raise BadRequest("path is empty or contains NUL", path=field_path)
-        p = Path(raw).expanduser()
-        if self.path_root is not None:
-            p = (self.path_root / p).resolve()
-            if not p.is_relative_to(self.path_root):
-                raise BadRequest(f"path {raw!r} is outside the runtime's root {self.path_root}", path=field_path)
+        p = Path(raw).expanduser() if self.path_root is None else confine(self.path_root, raw, field_path)
         if must_exist and not p.exists():
             raise BadRequest(f"{raw!r} does not exist", path=field_path)
         return p
