@@ -73,6 +73,14 @@ export class NonFiniteError extends CtsftError {
     super("non_finite", message, info);
   }
 }
+/** The server's policy does not allow this client that: a remote client asking to run a
+ * checkpoint's code (`trustRemoteCode`), to download, or to shut the server down without an
+ * admin key. The message names the server flag that would allow it. */
+export class ForbiddenError extends CtsftError {
+  constructor(message: string, info?: ErrorInfo) {
+    super("forbidden", message, info);
+  }
+}
 /** A bug or unexpected failure inside the runtime (see `traceback`). */
 export class InternalError extends CtsftError {
   constructor(message: string, info?: ErrorInfo) {
@@ -95,6 +103,7 @@ const CLASSES: Record<ErrorCode, new (message: string, info?: ErrorInfo) => Ctsf
   internal: InternalError,
   out_of_memory: OutOfMemoryError,
   non_finite: NonFiniteError,
+  forbidden: ForbiddenError,
 };
 
 /** The one place that maps a wire error code to its class. */

@@ -6,11 +6,12 @@
  */
 export { Runtime, type CallOptions, type ConnectOptions, type RuntimeMode, type StartOptions } from "./api/runtime.ts";
 export { RunStream, type Reply } from "./api/stream.ts";
+export { Jobs, type AttachOptions } from "./api/jobs.ts";
 export { Data, DatasetHandle, type DataInput } from "./api/data.ts";
 export { Handle, type HandleLike } from "./api/handles.ts";
 export { ModelHandle, Models } from "./api/models.ts";
 export { Circuits, FAITHFULNESS_WARN, rankHeads, scoreDiagnostics, Scoring, type BaselineOptions, type RankedHead, type ScoreOptions } from "./api/scoring.ts";
-export { createKeys, readClientKeys } from "./api/keys.ts";
+export { addClient, createKeys, readClientKeys, type ClientKeyFiles, type CreateKeysOptions } from "./api/keys.ts";
 export { serveRuntime, type ServeOptions } from "./api/serve.ts";
 export type { HeartbeatOptions } from "./transport/connection.ts";
 export type { EvaluateOptions, TrainOptions } from "./api/runtime.ts";
@@ -18,7 +19,9 @@ export {
   BadRequestError,
   CancelledError,
   CtsftError,
+  ForbiddenError,
   InternalError,
+  NonFiniteError,
   NotFoundError,
   OutOfMemoryError,
   RuntimeLostError,

@@ -78,3 +78,10 @@ class Internal(CtsftError):
     """A bug or an unexpected failure inside the runtime."""
 
     code = "internal"
+
+
+class Forbidden(CtsftError):
+    """The server's policy does not allow this client to do that (a remote client asking to
+    run a checkpoint's code, to download, or to shut the server down without an admin key)."""
+
+    code = "forbidden"

@@ -6,6 +6,7 @@ import type { HelloBody } from "../schema/wire.ts";
 import { Connection, type CurveKeys, type HeartbeatOptions, launchEmbedded, launchProcess, tcpEndpoints } from "../transport/index.ts";
 import { Data, type DataInput, dataRef } from "./data.ts";
 import { type HandleLike, idOf } from "./handles.ts";
+import { Jobs } from "./jobs.ts";
 import { Models } from "./models.ts";
 import { Circuits, Scoring } from "./scoring.ts";
 import { parse, type Reply, RunStream } from "./stream.ts";
@@ -68,6 +69,8 @@ export class Runtime implements AsyncDisposable {
   readonly scoring: Scoring = new Scoring(this);
   /** Circuit selection. */
   readonly circuits: Circuits = new Circuits(this);
+  /** This client's jobs: list them, re-attach to one from another connection. */
+  readonly jobs: Jobs = new Jobs(() => this.conn);
 
   private constructor(
     /** How this runtime was started. */

@@ -67,13 +67,35 @@ export const DiagnoseEvent = z.object({
 /** Result of `diagnose`. */
 export const DiagnoseResult = z.object({ count: z.number().int(), seconds: z.number() });
 
-/** Control-socket `status`. */
+/** Control-socket `status`. `running` is the caller's own running job (null while the
+ * runtime is idle or runs another client's job). */
 export const StatusResult = z.object({
   pid: z.number().int(),
   running: z.object({ id: z.string(), op: z.string(), seconds: z.number() }).nullable(),
   stopping: z.boolean(),
+  /** Remote mode, admin keys only: what the server holds for all its clients. */
+  server: z.object({ clients: z.number().int(), models: z.number().int(), datasets: z.number().int(), jobs: z.number().int() }).optional(),
 });
 export type StatusResult = z.infer<typeof StatusResult>;
+
+/** One of the caller's jobs, as `jobs.list` reports it. A job is a request's run: it keeps
+ * running when its connection drops, and its stream can be re-attached from `firstSeq` on. */
+export const JobInfo = z.object({
+  /** The request id (what `RunStream.id` returned). */
+  id: z.string(),
+  op: z.string(),
+  state: z.enum(["queued", "running", "done", "failed", "cancelled"]),
+  /** Oldest message still buffered (the buffer is bounded; older ones were dropped). */
+  firstSeq: z.number().int().nonnegative(),
+  /** Seq of the next message (events so far, plus one once the job has ended). */
+  nextSeq: z.number().int().nonnegative(),
+  /** A connection receives its stream now. */
+  attached: z.boolean(),
+  seconds: z.number(),
+});
+export type JobInfo = z.infer<typeof JobInfo>;
+/** Control-socket `jobs.list`. */
+export const JobsListResult = z.object({ jobs: z.array(JobInfo) });
 
 /** The op table. `event` is present for ops that stream. */
 export const OPS = {

@@ -35,6 +35,7 @@ export const ErrorCode = z.enum([
   "internal",
   "out_of_memory",
   "non_finite",
+  "forbidden",
 ]);
 export type ErrorCode = z.infer<typeof ErrorCode>;
 
@@ -54,5 +55,8 @@ export const HelloBody = z.object({
   runtimeVersion: z.string(),
   python: z.string(),
   pid: z.number().int(),
+  /** Remote mode: how often the client should show it is alive (the server frees an idle
+   * client's handles after three such periods without a message). */
+  keepaliveMs: z.number().int().positive().optional(),
 });
 export type HelloBody = z.infer<typeof HelloBody>;

@@ -105,6 +105,7 @@ export class Connection {
       this.hello = hello;
       this.lastPong = Date.now();
       this.live = true;
+      if (hello.keepaliveMs !== undefined) this.startKeepalive(hello.keepaliveMs);
     } finally {
       clearTimeout(timer);
       this.calls.delete(call.id);
@@ -126,6 +127,12 @@ export class Connection {
     }
   }
 
+  /** Receive the stream of job `jobId` (an earlier request of this client's, possibly from
+   * another connection) from message `fromSeq` on; the call carries the job's id. */
+  attach(jobId: string, op: string, fromSeq: number): Call {
+    return this.send(this.main, this.mainQ, this.calls, "req", "jobs.attach", { job: jobId, fromSeq }, undefined, { id: jobId, op, fromSeq });
+  }
+
   /** Ask the runtime to cancel request `id` (cooperative: it stops at its next step). */
   cancel(id: string): void {
     this.controlRequest("cancel", "cancel", { target: id }).catch(() => undefined);
@@ -140,9 +147,19 @@ export class Connection {
     return this.lost !== undefined;
   }
 
-  private send(sock: Dealer, q: SendQueue, table: Map<string, Call>, kind: Kind, op: string, body: unknown, tensors?: Tensors): Call {
-    const id = `${this.prefix}-${++this.counter}`;
-    const call = new Call(id, op, this.opts.highWater ?? 1024);
+  private send(
+    sock: Dealer,
+    q: SendQueue,
+    table: Map<string, Call>,
+    kind: Kind,
+    op: string,
+    body: unknown,
+    tensors?: Tensors,
+    attach?: { id: string; op: string; fromSeq: number },
+  ): Call {
+    const id = attach?.id ?? `${this.prefix}-${++this.counter}`;
+    const call = new Call(id, attach?.op ?? op, this.opts.highWater ?? 1024);
+    call.expectedSeq = attach?.fromSeq ?? 0;
     if (this.lost !== undefined) {
       call.fail(this.lost);
       return call;
@@ -219,6 +236,16 @@ export class Connection {
     }, hb.intervalMs);
     ping.unref();
     this.timers.push(ping);
+  }
+
+  /** A remote server frees the handles of clients it has not heard from for a while: show
+   * we are alive even when idle (a cheap `status` on the control socket). */
+  private startKeepalive(everyMs: number): void {
+    const timer = setInterval(() => {
+      this.controlRequest("req", "status", {}).catch(() => undefined);
+    }, everyMs);
+    timer.unref();
+    this.timers.push(timer);
   }
 
   /** Mark the runtime lost: every pending and future call fails with `RuntimeLostError`. */

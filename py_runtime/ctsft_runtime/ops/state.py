@@ -17,19 +17,26 @@ class RuntimeState:
     # Remote mode confines every path a client names to this directory; local modes trust the
     # caller (it is the same user on the same machine).
     path_root: Path | None = None
+    # Remote mode bounds how many models one client may hold at once.
+    max_models: int | None = None
     models: dict[str, Any] = field(default_factory=dict)
     datasets: dict[str, Any] = field(default_factory=dict)
     baselines: dict[str, Any] = field(default_factory=dict)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     def add(self, table: dict[str, Any], prefix: str, value: Any) -> str:
+        if table is self.models and self.max_models is not None and len(table) >= self.max_models:
+            raise BadRequest(
+                f"this client already holds {len(table)} models, the server's limit; release one first",
+                path="handle",
+            )
         handle = f"{prefix}{next(self._ids)}"
         table[handle] = value
         return handle
 
     def get(self, table: dict[str, Any], kind: str, handle: str, path: str) -> Any:
         if handle not in table:
-            known = ", ".join(sorted(table)) or "none"
+            known = ", ".join(sorted(table)) or "none"  # only this client's own handles
             raise NotFound(f"no {kind} with handle {handle!r} (loaded: {known})", path=path)
         return table[handle]
 

@@ -47,7 +47,12 @@ def decode_frames(
     if not frames:
         raise BadRequest("empty message")
     header = decode_header(frames[0])
-    bufs = frames[1:]
+    return header, decode_tensors(header, frames[1:])
+
+
+def decode_tensors(header: RawHeader, bufs: Sequence[bytes | memoryview]) -> dict[str, WireTensor]:
+    """The tensor frames a decoded header describes (decoded apart, so that an error about
+    them can still name the request's id)."""
     if len(bufs) != len(header.bufs):
         raise BadRequest(
             f"header describes {len(header.bufs)} tensor frames but {len(bufs)} followed",
@@ -73,19 +78,29 @@ def decode_frames(
             raise BadRequest(f"duplicate tensor name {spec.name!r}", path=f"bufs.{i}.name")
         array = np.frombuffer(buf, dtype=dt).reshape(spec.shape)
         tensors[spec.name] = WireTensor(spec.dtype, tuple(spec.shape), array)
-    return header, tensors
+    return tensors
 
 
 def decode_body(raw: msgspec.Raw, typ: type) -> Any:
     """An op's body as its typed struct; an absent body (nil) means "all defaults". Errors
     name the offending field as `body.<field>`."""
     try:
-        return msgspec.msgpack.decode(b"\x80" if bytes(raw) == b"\xc0" else raw, type=typ)
+        return msgspec.msgpack.decode(b"\x80" if bytes(raw) == b"\xc0" else raw, type=typ, ext_hook=_no_ext)
+    except _ExtRefused:
+        raise BadRequest("msgpack extension types are not part of the protocol", path="body") from None
     except msgspec.ValidationError as e:
         field = _path_of(e)
         raise BadRequest(f"invalid body: {e}", path=f"body.{field}" if field else "body") from None
     except msgspec.DecodeError as e:
         raise BadRequest(f"invalid body: {e}", path="body") from None
+
+
+class _ExtRefused(Exception):
+    pass
+
+
+def _no_ext(code: int, data: memoryview) -> Any:
+    raise _ExtRefused(code)
 
 
 def _path_of(e: msgspec.ValidationError) -> str | None:

@@ -1,20 +1,22 @@
-"""The control socket: cancel, status and shutdown, served on their own thread so they never
-wait behind compute. It also watches the parent process: an orphaned runtime exits."""
+"""The control socket: cancel, status, jobs.list and shutdown, served on their own thread so
+they never wait behind compute. Every request is scoped to the client that sends it: a client
+cancels, sees and lists only its own jobs, and only an admin key may shut a remote server down.
+It also watches the parent process: an orphaned runtime exits."""
 
 from __future__ import annotations
 
 import os
 import threading
 import time
-from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 import zmq
 
-from ..errors import BadRequest, CtsftError
+from ..errors import BadRequest, CtsftError, Forbidden, VersionMismatch
 from ..protocol import PROTOCOL_VERSION, ErrorBody, Header
 from ..protocol.codec import decode_body, decode_header
+from .tenants import tenant_key
 
 if TYPE_CHECKING:
     from .app import Server
@@ -26,46 +28,26 @@ class CancelBody(msgspec.Struct, forbid_unknown_fields=True):
     target: str
 
 
-class Control:
-    """Shared state between the compute loop and the control thread."""
+class Empty(msgspec.Struct, forbid_unknown_fields=True):
+    pass
 
+
+class Control:
     def __init__(self, server: Server, sock: zmq.Socket, parent_pid: int | None):
         self.server = server
         self.sock = sock
         self.parent_pid = parent_pid
-        self.lock = threading.Lock()
-        self.current: tuple[str, str, float] | None = None  # (id, op, started)
-        self.current_cancel = threading.Event()
-        # Cancels that arrived before their request started; bounded so it cannot grow forever.
-        self.early_cancels: OrderedDict[str, None] = OrderedDict()
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, name="ctsft-control", daemon=True)
 
-    # -- used by the compute loop ------------------------------------------------------
-    def begin(self, request_id: str, op: str) -> threading.Event:
-        with self.lock:
-            self.current = (request_id, op, time.monotonic())
-            # A fresh Event only when the last one was used: creating one costs a Condition.
-            if self.current_cancel.is_set():
-                self.current_cancel = threading.Event()
-            if request_id in self.early_cancels:
-                del self.early_cancels[request_id]
-                self.current_cancel.set()
-            return self.current_cancel
-
-    def end(self) -> None:
-        with self.lock:
-            self.current = None
-
-    # -- the control thread ------------------------------------------------------------
     def _run(self) -> None:
         poller = zmq.Poller()
         poller.register(self.sock, zmq.POLLIN)
         try:
             while not self.stop.is_set():
                 if poller.poll(250):
-                    frames = self.sock.recv_multipart()
-                    self._handle(frames[0], frames[1:])
+                    frames = self.sock.recv_multipart(copy=False)
+                    self._handle(frames)
                 if self.parent_pid is not None and os.getppid() != self.parent_pid:
                     self._orphaned()
         except zmq.ContextTerminated:
@@ -73,53 +55,63 @@ class Control:
         finally:
             self.sock.close(linger=200)
 
-    def _handle(self, identity: bytes, frames: list[bytes]) -> None:
-        request_id = ""
+    def _handle(self, frames: list[zmq.Frame]) -> None:
+        peer = frames[0].bytes
+        key = tenant_key(frames, self.server.policy.remote)
+        request_id, op = "", ""
         try:
-            if not frames:
+            if len(frames) < 2:
                 raise BadRequest("empty message")
-            header = decode_header(frames[0])
-            request_id = header.id
+            header = decode_header(frames[1].buffer)
+            request_id, op = header.id, header.op
             if header.v != PROTOCOL_VERSION:
-                raise BadRequest(f"protocol v{header.v} != runtime v{PROTOCOL_VERSION}")
-            body = self._dispatch(header.kind, header.op, header.body)
-            self._send(identity, Header(PROTOCOL_VERSION, request_id, "result", header.op, 0, body))
+                raise VersionMismatch(
+                    f"client speaks protocol v{header.v}, this runtime speaks v{PROTOCOL_VERSION}",
+                    detail=f"client={header.v} runtime={PROTOCOL_VERSION}",
+                    path="v",
+                )
+            if len(frames) > 2 or header.bufs:
+                raise BadRequest("control messages carry no tensor frames", path="bufs")
+            self.server.tenants.touch(key)  # any control message shows the client is alive
+            body = self._dispatch(key, header.kind, op, header.body)
+            self._send(peer, Header(PROTOCOL_VERSION, request_id, "result", op, 0, body))
         except CtsftError as e:
             err = ErrorBody(e.code, e.message, e.detail, None, e.path)
-            self._send(identity, Header(PROTOCOL_VERSION, request_id, "error", "", 0, err))
+            self._send(peer, Header(PROTOCOL_VERSION, request_id, "error", op, 0, err))
 
-    def _dispatch(self, kind: str, op: str, raw: msgspec.Raw) -> dict[str, Any]:
+    def _dispatch(self, key: str, kind: str, op: str, raw: msgspec.Raw) -> dict[str, Any]:
         if kind == "cancel":
             target = decode_body(raw, CancelBody).target
-            return {"cancelled": self.cancel(target)}
+            return {"cancelled": self.server.tenants.cancel(key, target)}
         if kind != "req":
             raise BadRequest(f"control socket takes 'cancel' and 'req', not {kind!r}", path="kind")
+        if op not in ("status", "shutdown", "jobs.list"):
+            raise BadRequest(f"unknown control op {op!r}; expected status, jobs.list or shutdown", path="op")
+        decode_body(raw, Empty)
         if op == "status":
-            with self.lock:
-                cur = self.current
-            running = None if cur is None else {"id": cur[0], "op": cur[1], "seconds": time.monotonic() - cur[2]}
-            return {"pid": os.getpid(), "running": running, "stopping": self.server.stopping.is_set()}
-        if op == "shutdown":
-            self.server.request_stop()
-            return {"stopping": True}
-        raise BadRequest(f"unknown control op {op!r}; expected status or shutdown", path="op")
+            return self._status(key)
+        if op == "jobs.list":
+            tenant = self.server.tenants.get(key)
+            with self.server.tenants.lock:
+                jobs = list(tenant.jobs.values())
+            return {"jobs": [j.describe() for j in jobs]}
+        if not self.server.policy.is_admin(key):
+            raise Forbidden("only an admin key may shut this server down (see `ctsft serve --admin`)", path="op")
+        self.server.request_stop()
+        return {"stopping": True}
 
-    def cancel(self, target: str) -> bool:
-        with self.lock:
-            if self.current is not None and self.current[0] == target:
-                self.current_cancel.set()
-                return True
-            self.early_cancels[target] = None
-            while len(self.early_cancels) > 4096:
-                self.early_cancels.popitem(last=False)
-            return False
+    def _status(self, key: str) -> dict[str, Any]:
+        cur = self.server.current
+        admin = self.server.policy.is_admin(key)
+        mine = cur is not None and (cur.owner == key or admin) and cur.started is not None
+        running = {"id": cur.id, "op": cur.op, "seconds": time.monotonic() - cur.started} if mine else None  # type: ignore[union-attr,operator]
+        status: dict[str, Any] = {"pid": os.getpid(), "running": running, "stopping": self.server.stopping.is_set()}
+        if admin and self.server.policy.remote:
+            status["server"] = self.server.tenants.totals()
+        return status
 
-    def cancel_current(self) -> None:
-        with self.lock:
-            self.current_cancel.set()
-
-    def _send(self, identity: bytes, header: Header) -> None:
-        self.sock.send_multipart([identity, _encoder.encode(header)])
+    def _send(self, peer: bytes, header: Header) -> None:
+        self.sock.send_multipart([peer, _encoder.encode(header)])
 
     def _orphaned(self) -> None:
         # Our parent (the Node process) is gone: nobody will read results. Stop cleanly if the

@@ -35,6 +35,14 @@ class CurveConfig:
             raise FileNotFoundError(f"no authorized client keys in {clients}")
         return CurveConfig(public, secret, clients)
 
+    def client_key(self, name: str) -> str:
+        """The Z85 public key of the authorized client `clients/NAME.key` (for --admin)."""
+        file = self.clients_dir / f"{name}.key"
+        if not file.is_file():
+            raise FileNotFoundError(f"--admin {name}: no client key {file}")
+        public, _ = zmq.auth.load_certificate(file)
+        return public.decode("ascii")
+
     def start_authenticator(self, ctx: zmq.Context) -> ThreadAuthenticator:
         auth = ThreadAuthenticator(ctx)
         auth.start()
