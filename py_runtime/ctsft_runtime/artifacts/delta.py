@@ -293,7 +293,11 @@ def load_delta(path: str | Path) -> SparseDelta:
     try:
         tensors = load_file(weights)
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-        raise BadRequest(f"{weights} is not a readable safetensors file: {e}", path=_PATH) from None
+        raise BadRequest(
+            f"{weights} is not a readable safetensors file: {e}",
+            path=_PATH,
+            remote_message=f"{weights} is not a readable safetensors file (truncated or corrupt?)",
+        ) from None
     entries = []
     used: set[str] = set()
     for i, spec in enumerate(manifest["entries"]):
@@ -303,18 +307,27 @@ def load_delta(path: str | Path) -> SparseDelta:
             key = entry.key(prefix)
             value = tensors.get(key)
             if value is None:
-                raise BadRequest(f"{weights} lacks tensor {key!r} listed in the manifest", path=_PATH)
+                raise BadRequest(
+                    f"{weights} lacks tensor {key!r} listed in the manifest",
+                    path=_PATH,
+                    remote_message=f"{weights} lacks a tensor of manifest entry {i}",
+                )
             if list(value.shape) != spec["shape"] or value.dtype != dtype:
                 raise BadRequest(
                     f"{weights}: tensor {key!r} is {list(value.shape)} {dtype_name(value.dtype)}, "
                     f"the manifest says {spec['shape']} {spec['dtype']}",
                     path=_PATH,
+                    remote_message=f"{weights}: a tensor of manifest entry {i} has another shape or dtype",
                 )
             used.add(key)
         entry.base, entry.new = tensors[entry.key(BASE)], tensors[entry.key(NEW)]
         entries.append(entry)
     if extra := sorted(set(tensors) - used):
-        raise BadRequest(f"{weights} holds tensors the manifest does not list: {', '.join(extra[:5])}", path=_PATH)
+        raise BadRequest(
+            f"{weights} holds tensors the manifest does not list: {', '.join(extra[:5])}",
+            path=_PATH,
+            remote_message=f"{weights} holds {len(extra)} tensor(s) the manifest does not list",
+        )
     keys = [(e.name, e.dim, e.start, e.stop) for e in entries]
     if len(set(keys)) != len(keys):
         raise BadRequest(f"{folder}: the manifest lists an entry twice", path=_PATH)
@@ -419,6 +432,7 @@ def _check_config(model: nn.Module, manifest: Mapping[str, Any], action: str) ->
             f"delta is for another model: config fingerprint {mine[:12]} != {theirs[:12]} "
             f"(model_type {getattr(model.config, 'model_type', None)!r}, delta made for {manifest.get('modelType')!r})",
             path=_PATH,
+            remote_message=f"delta is for another model: config fingerprint {mine[:12]} != {theirs[:12]}",
         )
 
 

@@ -89,12 +89,17 @@ def validate_manifest(body: object, where: str) -> None:
     if not isinstance(body, dict):
         raise BadRequest(f"{where}: manifest is not a JSON object", path=_PATH)
     if body.get("kind") != DELTA_KIND:
-        raise BadRequest(f"{where}: kind {body.get('kind')!r} is not {DELTA_KIND!r}", path=_PATH)
+        raise BadRequest(
+            f"{where}: kind {body.get('kind')!r} is not {DELTA_KIND!r}",
+            path=_PATH,
+            remote_message=f"{where}: not a {DELTA_KIND} manifest (its kind differs)",
+        )
     if body.get("version") != DELTA_VERSION:
         raise BadRequest(
             f"{where}: delta version {body.get('version')!r} is not {DELTA_VERSION} "
             "(written by another ctsft runtime version?)",
             path=_PATH,
+            remote_message=f"{where}: the delta version is not {DELTA_VERSION} (written by another ctsft version?)",
         )
     missing = [k for k in REQUIRED_KEYS if k not in body]
     if missing:

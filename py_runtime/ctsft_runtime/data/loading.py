@@ -4,6 +4,10 @@ Every dataset the runtime handles is a `LabeledSet`: parallel lists of texts and
 labels plus the ordered label names those integers index. Label order matters (it fixes
 which class logit is which), so it is always explicit: given by the caller, or derived
 from the file by a documented rule (see `load_labeled`).
+
+Error messages name files, rows and columns, and quote the cells, labels and column names
+they read, to make the fix obvious; each such error also carries a `remote_message` that
+quotes nothing from the file, for remote clients (see `errors.CtsftError`).
 """
 
 from __future__ import annotations
@@ -46,13 +50,18 @@ class LabeledSet:
                 path="labels",
             )
         if len(set(self.label_names)) != len(self.label_names):
-            raise BadRequest(f"duplicate label names {self.label_names}", path="label_names")
+            raise BadRequest(
+                f"duplicate label names {self.label_names}",
+                path="label_names",
+                remote_message=f"duplicate label names in {self.source} ({len(self.label_names)} names)",
+            )
         n = len(self.label_names)
         bad = next((y for y in self.labels if not 0 <= y < n), None)
         if bad is not None:
             raise BadRequest(
                 f"label index {bad} out of range for {n} label names {self.label_names}",
                 path="labels",
+                remote_message=f"label index {bad} out of range for {n} label names in {self.source}",
             )
 
     def __len__(self) -> int:
@@ -146,6 +155,7 @@ def load_labeled(
             raise BadRequest(
                 f"unknown label {raw!r} in {places[i]} of {source}; allowed labels: {names}",
                 path="labels",
+                remote_message=f"{places[i]} of {source} has a label outside the {len(names)} allowed labels",
             )
         ids.append(index[raw])
 
@@ -200,14 +210,16 @@ def _pick_column(row: dict[str, object], wanted: str | None, defaults: tuple[str
         raise BadRequest(
             f"column {wanted!r} not found in {source}; available columns: {available}",
             path=field,
+            remote_message=f"column {wanted!r} not found in {source} (it has {len(available)} column(s))",
         )
     for name in defaults:
         if name in row:
             return name
+    looked = f"no {field.removesuffix('_column')} column in {source} (looked for {', '.join(defaults)})"
     raise BadRequest(
-        f"no {field.removesuffix('_column')} column in {source} (looked for "
-        f"{', '.join(defaults)}); available columns: {available}; pass {field}=",
+        f"{looked}; available columns: {available}; pass {field}=",
         path=field,
+        remote_message=f"{looked}; it has {len(available)} other column(s); pass {field}=",
     )
 
 
@@ -254,6 +266,10 @@ def balanced_indices(ds: LabeledSet, per_class: int, seed: int) -> list[int]:
             raise BadRequest(
                 f"class {name!r} has only {len(rows)} examples in {ds.source}, fewer than per_class={per_class}",
                 path="per_class",
+                remote_message=(
+                    f"class {c} (of {len(ds.label_names)}) has only {len(rows)} examples in {ds.source}, "
+                    f"fewer than per_class={per_class}"
+                ),
             )
         chosen.extend(rng.sample(rows, per_class))
     return sorted(chosen)

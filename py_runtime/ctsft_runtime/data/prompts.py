@@ -40,6 +40,8 @@ class PromptFormat:
             raise BadRequest(
                 f"template must contain {TEXT_SLOT} exactly once, found {count} in {self.template!r}",
                 path="template",
+                # The template may come from a checkpoint's ctsft.json.
+                remote_message=f"template must contain {TEXT_SLOT} exactly once, found {count}",
             )
 
     @property
@@ -63,10 +65,18 @@ class PromptFormat:
         if missing:
             extra = sorted(set(self.verbalizer) - set(label_names))
             hint = f"; it has words for {extra}, which are not labels" if extra else ""
-            raise BadRequest(f"verbalizer has no word for label(s) {missing}{hint}", path="verbalizer")
+            raise BadRequest(
+                f"verbalizer has no word for label(s) {missing}{hint}",
+                path="verbalizer",
+                remote_message=f"verbalizer has no word for {len(missing)} of the {len(label_names)} labels",
+            )
         empty = [name for name in label_names if not self.verbalizer[name]]
         if empty:
-            raise BadRequest(f"verbalizer word for label(s) {empty} is empty", path="verbalizer")
+            raise BadRequest(
+                f"verbalizer word for label(s) {empty} is empty",
+                path="verbalizer",
+                remote_message=f"verbalizer word for {len(empty)} label(s) is empty",
+            )
         return [self.verbalizer[name] for name in label_names]
 
 
@@ -93,6 +103,7 @@ def check_verbalizer(tokenizer: PreTrainedTokenizerBase, fmt: PromptFormat, labe
             raise BadRequest(
                 f"verbalizer word {word!r} of label {name!r} encodes to no token",
                 path="verbalizer",
+                remote_message=f"the verbalizer word of label {len(first)} (0-based) encodes to no token",
             )
         first.append(alone[0])
 
@@ -105,11 +116,13 @@ def check_verbalizer(tokenizer: PreTrainedTokenizerBase, fmt: PromptFormat, labe
             f"labels {names} all start with token {tokenizer.convert_ids_to_tokens(tok)!r} (id {tok})"
             for tok, names in clashes
         ]
+        hint = ". Pick label words whose first tokens differ (e.g. single common words)."
         raise BadRequest(
-            "verbalizer words must start with distinct tokens: "
-            + "; ".join(parts)
-            + ". Pick label words whose first tokens differ (e.g. single common words).",
+            "verbalizer words must start with distinct tokens: " + "; ".join(parts) + hint,
             path="verbalizer",
+            # Label names (and so their words) may be read from a data file.
+            remote_message=f"verbalizer words must start with distinct tokens: {len(clashes)} first token(s) "
+            f"are shared by {sum(len(n) for _, n in clashes)} of the {len(label_names)} labels{hint}",
         )
     return first
 

@@ -150,12 +150,17 @@ def load_gguf(
         tokenizer = AutoTokenizer.from_pretrained(directory, gguf_file=filename)
         tok_done = time.perf_counter()
         model = AutoModelForCausalLM.from_pretrained(directory, gguf_file=filename, dtype=torch_dtype, **extra)
-    except (OSError, ValueError, KeyError, NotImplementedError) as err:
-        # Unsupported GGUF architecture/quant type, truncated file, ...: the file's fault.
+    except Exception as err:
+        if isinstance(err, MemoryError) or type(err).__name__ == "OutOfMemoryError":
+            raise
+        # Unsupported GGUF architecture/quant type, truncated file, ...: the file's fault. The
+        # library's message may quote the file's metadata: remote clients get the kind only.
         raise BadRequest(
-            f"transformers could not load {filename}: {err}",
+            f"transformers could not load {filename}: {type(err).__name__}: {err}",
             detail=f"directory {directory}; transformers loads the GGUF architectures listed in its GGUF docs",
             path="source",
+            remote_message=f"transformers could not load {filename} ({type(err).__name__}): an unsupported "
+            "architecture or quantization type, or a truncated file",
         ) from err
     model_done = time.perf_counter()
 

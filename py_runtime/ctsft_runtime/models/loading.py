@@ -3,6 +3,7 @@ tokenizer, head map and task config."""
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,18 +100,20 @@ def load_model(
         try:
             tokenizer = AutoTokenizer.from_pretrained(where, **kwargs)
             model = AutoModelForCausalLM.from_pretrained(where, dtype=dt, **kwargs)
-        except OSError as e:
-            if local:
-                raise BadRequest(f"could not load {source!r}: {e}", path="source") from None
-            raise BadRequest(
-                f"model {source!r} is not a local directory and could not be resolved in the local Hugging Face "
-                "cache; downloads are off (pass allowDownload to permit them, or give a checkpoint directory)",
-                path="source",
-                detail=str(e),
-            ) from None
-        except ValueError as e:
-            # transformers raises ValueError for architectures that need remote code or are unknown.
-            raise BadRequest(f"could not load {source!r}: {e}", path="source") from None
+        except Exception as e:
+            if isinstance(e, MemoryError) or type(e).__name__ == "OutOfMemoryError":
+                raise  # the server reports these as out_of_memory
+            if isinstance(e, OSError) and not local and not allow_download:
+                raise BadRequest(
+                    f"model {source!r} is not a local directory and could not be resolved in the local Hugging "
+                    "Face cache; downloads are off (pass allowDownload to permit them, or give a checkpoint "
+                    "directory)",
+                    path="source",
+                    detail=str(e),
+                    remote_message=f"model {source!r} is not a local directory and could not be resolved in the "
+                    "server's Hugging Face cache; downloads are off (pass allowDownload to permit them)",
+                ) from None
+            raise unreadable_checkpoint(source, e) from None
         task = TaskConfig.read(path) if local else None
     model.to(dev)
     model.eval()
@@ -119,3 +122,34 @@ def load_model(
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
     head_map = build_head_map(model)
     return LoadedModel(model, tokenizer, head_map, str(source), task, time.perf_counter() - started)
+
+
+def unreadable_checkpoint(source: str, e: Exception) -> BadRequest:
+    """A checkpoint transformers/safetensors/torch could not read, as a BadRequest on `source`.
+
+    The library's own message can quote the files (a config value, a JSON snippet, the
+    globals a pickle names), so `remote_message` gives only the kind of failure."""
+    from pickle import UnpicklingError
+
+    from safetensors import SafetensorError
+
+    if isinstance(e, SafetensorError):
+        what = "a weights file is not a readable safetensors file (truncated or corrupt?)"
+    elif isinstance(e, UnpicklingError):
+        what = (
+            "refused to unpickle its pickle-format weights (torch.load with weights_only: the file holds "
+            "objects other than tensors); convert the checkpoint to safetensors"
+        )
+    elif isinstance(e, json.JSONDecodeError):
+        what = f"one of its JSON files is not valid JSON ({e.msg}, line {e.lineno}, column {e.colno})"
+    elif isinstance(e, KeyError):
+        what = f"one of its files lacks a field the loader needs ({type(e).__name__})"
+    elif isinstance(e, OSError):
+        what = "a file of the checkpoint could not be read or is missing"
+    else:
+        what = f"transformers refused the checkpoint ({type(e).__name__})"
+    return BadRequest(
+        f"could not load {source!r}: {what}: {type(e).__name__}: {e}",
+        path="source",
+        remote_message=f"could not load {source!r}: {what}",
+    )

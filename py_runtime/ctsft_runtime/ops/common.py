@@ -77,6 +77,10 @@ def align_labels(ds: LabeledSet, wanted: list[str], field: str) -> LabeledSet:
         raise BadRequest(
             f"dataset {ds.source} has labels {ds.label_names}, the model/task expects {wanted}",
             path=f"{field}.labels",
+            remote_message=(
+                f"dataset {ds.source} has {len(set(ds.label_names) - set(wanted))} label(s) outside the "
+                f"{len(wanted)} the model/task expects"
+            ),
         )
     index = {name: i for i, name in enumerate(wanted)}
     remap = [index[name] for name in ds.label_names]

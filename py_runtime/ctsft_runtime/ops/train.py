@@ -76,7 +76,11 @@ def train(ctx: OpContext, body: TrainBody) -> Reply:
     ds = resolve_data(ctx.state, body.data, "data", model_labels)
     valid = resolve_data(ctx.state, body.valid, "valid", ds.label_names) if body.valid else None
     if len(ds.label_names) < 2:
-        raise BadRequest(f"training needs at least 2 labels, {ds.source} has {ds.label_names}", path="data")
+        raise BadRequest(
+            f"training needs at least 2 labels, {ds.source} has {ds.label_names}",
+            path="data",
+            remote_message=f"training needs at least 2 labels, {ds.source} has {len(ds.label_names)}",
+        )
     fmt = prompt_for(lm, body.template, body.verbalizer)
     token_ids = label_token_ids(lm.tokenizer, fmt, ds.label_names)
     cfg = TrainConfig(
@@ -167,6 +171,7 @@ def _heads(ctx: OpContext, lm: Any, body: TrainBody) -> tuple[list[tuple[int, in
             f"circuit {body.circuit} was selected on a different architecture ({c['model']['family']} "
             f"{c['model']['layers']}x{c['model']['heads']})",
             path="circuit",
+            remote_message=f"circuit {body.circuit} was selected on a different architecture (config fingerprint)",
         )
     if fp["weights"] != weights_hash(lm.model):
         raise BadRequest(

@@ -102,9 +102,17 @@ def apply_adapter(model: Any, adapter_dir: Path) -> tuple[Any, AppliedAdapter]:
     from peft import PeftModel
 
     try:
-        config = json.loads((adapter_dir / "adapter_config.json").read_text())
+        config = json.loads((adapter_dir / "adapter_config.json").read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise BadRequest(
+            f"{adapter_dir} is not a peft adapter: adapter_config.json is not JSON ({e.msg}, line {e.lineno}, "
+            f"column {e.colno})",
+            path="delta",
+        ) from None
     except (OSError, ValueError) as e:
-        raise BadRequest(f"{adapter_dir} is not a peft adapter: {e}", path="delta") from None
+        raise BadRequest(f"{adapter_dir} is not a peft adapter: {type(e).__name__}", path="delta") from None
+    if not isinstance(config, dict):
+        raise BadRequest(f"{adapter_dir} is not a peft adapter: adapter_config.json is not an object", path="delta")
     targets = config.get("target_modules") or []
     targets = [targets] if isinstance(targets, str) else list(targets)
     originals = {
@@ -114,8 +122,15 @@ def apply_adapter(model: Any, adapter_dir: Path) -> tuple[Any, AppliedAdapter]:
     }
     try:
         merged = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
-    except (ValueError, KeyError, RuntimeError) as e:
-        raise BadRequest(f"adapter {adapter_dir} does not fit this model: {e}", path="delta") from None
+    except Exception as e:
+        if isinstance(e, MemoryError) or type(e).__name__ == "OutOfMemoryError":
+            raise
+        # peft/safetensors messages may quote the adapter's config or tensor names.
+        raise BadRequest(
+            f"adapter {adapter_dir} does not fit this model or cannot be read: {type(e).__name__}: {e}",
+            path="delta",
+            remote_message=f"adapter {adapter_dir} does not fit this model or cannot be read ({type(e).__name__})",
+        ) from None
     return merged, AppliedAdapter(str(adapter_dir), originals)
 
 
