@@ -369,7 +369,8 @@ class Server:
         Remote clients get no tracebacks and no file contents (the server logs the details)."""
         path = err.path
         if body_error and path and path.split(".", 1)[0] not in _HEADER_FIELDS:
-            path = f"body.{path}"
+            # Handlers name Python fields; the wire names them in camelCase, inside `body`.
+            path = "body." + ".".join(_camel(part) for part in path.split("."))
         message, detail = err.message, err.detail
         if self.policy.remote:
             if err.code == "internal":
@@ -389,6 +390,11 @@ def _typed(e: Exception) -> tuple[CtsftError, str | None]:
     if isinstance(e, MemoryError) or _is_torch_oom(e):
         return OutOfMemory(str(e).splitlines()[0] if str(e) else "out of memory"), traceback.format_exc()
     return CtsftError(f"{type(e).__name__}: {e}"), traceback.format_exc()
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(w[:1].upper() + w[1:] for w in rest)
 
 
 def _is_torch_oom(e: BaseException) -> bool:

@@ -21,6 +21,8 @@ CODES = {"bad_request", "not_found", "version_mismatch"}
 
 
 class Raw:
+    control: Raw
+
     def __init__(self, endpoint: str):
         self.ctx = zmq.Context()
         self.sock = self.ctx.socket(zmq.DEALER)
@@ -44,10 +46,12 @@ def raw() -> Iterator[Raw]:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "py_runtime")}
     proc = subprocess.Popen([sys.executable, "-m", "ctsft_runtime", "--ipc-dir", tmp], env=env)
     client = Raw(f"ipc://{tmp}/main")
+    client.control = Raw(f"ipc://{tmp}/control")
     try:
         yield client
     finally:
         client.close()
+        client.control.close()
         proc.terminate()
         proc.wait(10)
 
@@ -73,6 +77,61 @@ def test_named_cases(raw: Raw) -> None:
     )
     assert wrong["body"]["code"] == "bad_request" and wrong["body"]["path"] == "body.count"
     _ping(raw)
+
+
+def _header(**fields: object) -> bytes:
+    return msgspec.msgpack.encode(
+        {"v": 1, "id": "r", "kind": "req", "op": "echo", "seq": 0, "body": {}, "bufs": [], **fields}
+    )
+
+
+@pytest.mark.parametrize(
+    ("bufs", "frames", "path"),
+    [
+        ([{"name": "t", "dtype": "float32", "shape": [2]}], [b"\0" * 7], "bufs.0"),  # truncated
+        ([{"name": "t", "dtype": "float32", "shape": [2]}], [b"\0" * 9], "bufs.0"),  # overlong
+        ([{"name": "t", "dtype": "float32", "shape": [1]}], [], "bufs"),  # fewer frames than declared
+        ([], [b"\0"], "bufs"),  # more frames than declared
+        ([{"name": "t", "dtype": "complex64", "shape": [1]}], [b"\0" * 8], "bufs.0.dtype"),
+        ([{"name": "t", "dtype": "uint8", "shape": [-1]}], [b""], "bufs.0.shape"),
+    ],
+)
+def test_a_bad_tensor_frame_is_answered_with_the_requests_id(raw: Raw, bufs: list, frames: list, path: str) -> None:
+    reply = raw.exchange([_header(id="tensor-1", bufs=bufs), *frames])
+    assert (reply["kind"], reply["id"], reply["body"]["code"], reply["body"]["path"]) == (
+        "error",
+        "tensor-1",
+        "bad_request",
+        path,
+    )
+
+
+def test_the_control_socket_checks_version_and_bodies(raw: Raw) -> None:
+    wrong_v = raw.control.exchange([_header(v=2, op="status")])
+    assert (wrong_v["body"]["code"], wrong_v["id"]) == ("version_mismatch", "r")
+    for op in ("status", "shutdown", "jobs.list"):
+        extra = raw.control.exchange([_header(op=op, body={"x": 1})])
+        assert extra["body"]["code"] == "bad_request" and extra["body"]["path"].startswith("body"), (op, extra)
+    assert raw.control.exchange([_header(op="status")])["kind"] == "result"
+    _ping(raw)  # `shutdown {x: 1}` did not shut anything down
+
+
+def test_hello_bodies_are_checked(raw: Raw) -> None:
+    bad = raw.exchange([_header(kind="hello", op="hello", body={"x": 1})])
+    assert bad["kind"] == "error" and bad["body"]["code"] == "bad_request"
+    assert raw.exchange([_header(kind="hello", op="hello", body={"protocol": 1})])["kind"] == "hello"
+
+
+def test_msgpack_extension_types_are_refused(raw: Raw) -> None:
+    reply = raw.exchange([_header(id="ext", body={"payload": msgspec.msgpack.Ext(1, b"xy")})])
+    assert (reply["id"], reply["body"]["code"], reply["body"]["path"]) == ("ext", "bad_request", "body")
+
+
+def test_error_paths_name_body_fields_the_same_way_wherever_they_fail(raw: Raw) -> None:
+    decoded = raw.exchange([_header(op="model.load", body={"source": 3})])  # caught while decoding
+    handled = raw.exchange([_header(op="model.load", body={"source": "/no/such/model/dir"})])  # by the handler
+    assert decoded["body"]["path"] == "body.source"
+    assert handled["body"]["path"] == "body.source", handled
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -105,12 +105,12 @@ describe("CT-SFT training, artifacts and baselines", () => {
     await rt.scoring.score({ model: otherModel, data: { path: (files.src as Record<string, string>).valid as string }, method: "attribution", out: otherScores }).finalResult();
     const otherCircuit = (await rt.circuits.select({ scores: otherScores, topK: 2, out: join(dir, "other-circuit.json") })).path as string;
     const cases: [string, () => Promise<unknown>, (e: unknown) => boolean][] = [
-      ["circuit for another model", () => rt.train({ model: m, data: easy(), method: "ctsft", circuit: otherCircuit }).finalResult(), (e) => e instanceof BadRequestError && e.path === "circuit"],
+      ["circuit for another model", () => rt.train({ model: m, data: easy(), method: "ctsft", circuit: otherCircuit }).finalResult(), (e) => e instanceof BadRequestError && e.path === "body.circuit"],
       ["empty circuit", async () => rt.train({ model: m, data: easy(), method: "ctsft", heads: [] }).finalResult(), (e) => e instanceof BadRequestError && /heads/.test(e.path ?? "")],
       ["no circuit", () => rt.train({ model: m, data: easy(), method: "ctsft" }).finalResult(), (e) => e instanceof BadRequestError],
-      ["head out of range", () => rt.train({ model: m, data: easy(), method: "ctsft", heads: [[0, 7]] }).finalResult(), (e) => e instanceof BadRequestError && e.path === "heads"],
-      ["missing LoRA target", () => rt.train({ model: m, data: easy(), method: "lora", lora: { targets: ["wq"] } }).finalResult(), (e) => e instanceof BadRequestError && e.path === "lora.targets"],
-      ["delta of another model", () => otherModel.applyDelta(join(dir, "theta2")), (e) => e instanceof BadRequestError && e.path === "delta"],
+      ["head out of range", () => rt.train({ model: m, data: easy(), method: "ctsft", heads: [[0, 7]] }).finalResult(), (e) => e instanceof BadRequestError && e.path === "body.heads"],
+      ["missing LoRA target", () => rt.train({ model: m, data: easy(), method: "lora", lora: { targets: ["wq"] } }).finalResult(), (e) => e instanceof BadRequestError && e.path === "body.lora.targets"],
+      ["delta of another model", () => otherModel.applyDelta(join(dir, "theta2")), (e) => e instanceof BadRequestError && e.path === "body.delta"],
     ];
     for (const [name, run, check] of cases) await assert.rejects(run(), check, name);
     // The failed runs left θ1 untouched.

@@ -105,10 +105,10 @@ describe("head relevance and circuits", () => {
     const cases: [string, () => Promise<unknown>, (e: unknown) => boolean][] = [
       ["one-class set", () => rt.scoring.score({ model, data: { ...valid, labels: ["negative", "neutral", "positive"], limit: 1 } }).finalResult(), (e) => e instanceof BadRequestError && /class/.test(e.message)],
       ["unbalanced set", () => rt.scoring.score({ model, data: { path: skewed } }).finalResult(), (e) => e instanceof BadRequestError && /unbalanced/.test(e.message)],
-      ["baseline of another model", () => rt.scoring.score({ model, data: valid, baseline: otherBase.body.handle }).finalResult(), (e) => e instanceof BadRequestError && e.path === "baseline"],
+      ["baseline of another model", () => rt.scoring.score({ model, data: valid, baseline: otherBase.body.handle }).finalResult(), (e) => e instanceof BadRequestError && e.path === "body.baseline"],
       ["unknown baseline", () => rt.scoring.score({ model, data: valid, baseline: "b999" }).finalResult(), (e) => e instanceof NotFoundError],
       ["head out of range", () => rt.scoring.score({ model, data: valid, heads: [[0, 9]] }).finalResult(), (e) => e instanceof BadRequestError],
-      ["k larger than head count", () => rt.circuits.select({ scores, topK: 9 }), (e) => e instanceof BadRequestError && e.path === "topK"],
+      ["k larger than head count", () => rt.circuits.select({ scores, topK: 9 }), (e) => e instanceof BadRequestError && e.path === "body.topK"],
       ["two rules", () => rt.circuits.select({ scores, topK: 2, budget: 0.5 }), (e) => e instanceof BadRequestError],
       ["not a scores file", () => rt.circuits.select({ scores: valid.path, topK: 2 }), (e) => e instanceof BadRequestError && /JSON/.test(e.message)],
     ];

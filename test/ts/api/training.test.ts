@@ -97,17 +97,17 @@ describe("models, data, training and evaluation", () => {
     writeFileSync(empty, "text,label\n");
     const cases: [string, () => Promise<unknown>, (e: unknown) => boolean][] = [
       ["missing file", () => rt.data.load({ path: join(dir, "nope.csv") }), (e) => e instanceof BadRequestError && /nope\.csv/.test(e.message)],
-      ["unknown column", () => rt.data.load({ path: train, textColumn: "review" }), (e) => e instanceof BadRequestError && /review/.test(e.message) && e.path === "text_column"],
+      ["unknown column", () => rt.data.load({ path: train, textColumn: "review" }), (e) => e instanceof BadRequestError && /review/.test(e.message) && e.path === "body.textColumn"],
       ["unknown label", () => rt.data.load({ path: train, labels: ["good", "bad"] }), (e) => e instanceof BadRequestError && /label/.test(e.message)],
       ["empty dataset", () => rt.data.load({ path: empty }), (e) => e instanceof BadRequestError && /empty/.test(e.message)],
       [
         "colliding verbalizer",
         () => rt.train({ model, data: { path: train }, verbalizer: { negative: " bad", neutral: " bad", positive: " good" } }).finalResult(),
-        (e) => e instanceof BadRequestError && e.path === "verbalizer" && /distinct/.test(e.message),
+        (e) => e instanceof BadRequestError && e.path === "body.verbalizer" && /distinct/.test(e.message),
       ],
       ["wrong dtype", () => rt.models.load({ source: ckpt, dtype: "float8" as never }), (e) => e instanceof BadRequestError && e.path === "body.dtype"],
-      ["unavailable device", () => rt.models.load({ source: ckpt, device: "cuda:3" }), (e) => e instanceof BadRequestError && e.path === "device"],
-      ["missing model dir", () => rt.models.load({ source: join(dir, "no-model") }), (e) => e instanceof BadRequestError && e.path === "source"],
+      ["unavailable device", () => rt.models.load({ source: ckpt, device: "cuda:3" }), (e) => e instanceof BadRequestError && e.path === "body.device"],
+      ["missing model dir", () => rt.models.load({ source: join(dir, "no-model") }), (e) => e instanceof BadRequestError && e.path === "body.source"],
       ["unknown handle", () => rt.evaluate({ model: "m999", data: [{ path: train }] }).finalResult(), (e) => e instanceof NotFoundError && /m999/.test(e.message)],
       ["two sources", () => rt.data.load({ path: train, handle: "d1" } as never), (e) => e instanceof BadRequestError],
     ];

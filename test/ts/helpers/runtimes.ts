@@ -3,8 +3,8 @@ import { mkdtempSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createKeys, readClientKeys } from "../../../src/api/keys.ts";
-import { serveRuntime } from "../../../src/api/serve.ts";
+import { addClient, createKeys, readClientKeys } from "../../../src/api/keys.ts";
+import { type ServeOptions, serveRuntime } from "../../../src/api/serve.ts";
 import { Runtime, type RuntimeMode } from "../../../src/index.ts";
 
 export const MODES: RuntimeMode[] = ["process", "embedded", "remote"];
@@ -34,12 +34,16 @@ function portFree(port: number): Promise<boolean> {
   });
 }
 
-/** Start `ctsft serve` on a free loopback port with fresh keys. */
-export async function startServer(): Promise<{ server: ChildProcess; endpoint: string; keysDir: string }> {
+/** Start `ctsft serve` on a free loopback port with fresh keys (`client` plus `clients`). */
+export async function startServer(
+  options: Partial<Omit<ServeOptions, "bind" | "keys">> & { clients?: string[] } = {},
+): Promise<{ server: ChildProcess; endpoint: string; keysDir: string }> {
   const keysDir = mkdtempSync(join(tmpdir(), "ctsft-keys-"));
   createKeys(keysDir);
+  const { clients, ...serve } = options;
+  for (const name of clients ?? []) addClient(keysDir, name);
   const endpoint = `tcp://127.0.0.1:${await freePort()}`;
-  const server = await serveRuntime({ bind: endpoint, keys: keysDir, logLevel: "WARNING" });
+  const server = await serveRuntime({ logLevel: "WARNING", ...serve, bind: endpoint, keys: keysDir });
   return { server, endpoint, keysDir };
 }
 
