@@ -73,3 +73,21 @@ def test_methods_with_a_copy_roll_back(loaded, method) -> None:
     assert all(torch.equal(before[k], after[k]) for k in before)
     # Still usable: a sane run trains it.
     assert call(state, "train", {"model": handle, "data": {"path": data}, "epochs": 1, **extra}).body["steps"] > 0
+
+
+def test_a_nan_checkpoint_is_not_evaluated_as_chance(tiny_checkpoint, synthetic_task, tmp_path) -> None:
+    """A checkpoint already holding NaN weights (as the old runtime saved after divergence)."""
+    from ctsft_runtime.models import load_model
+
+    lm = load_model(str(tiny_checkpoint))
+    with torch.no_grad():
+        for p in lm.model.parameters():
+            p.fill_(float("nan"))
+    lm.model.save_pretrained(tmp_path / "nan")
+    lm.tokenizer.save_pretrained(tmp_path / "nan")
+    write_task_csv({"src": synthetic_task["src"]}, tmp_path / "data")
+    state = RuntimeState()
+    handle = call(state, "model.load", {"source": str(tmp_path / "nan")}).body["handle"]
+    body = {"model": handle, "data": [{"path": str(tmp_path / "data" / "src" / "test.csv")}]}
+    with pytest.raises(NonFinite, match="non-finite class logits on 60 of 60 examples"):
+        call(state, "evaluate", body)
