@@ -64,9 +64,10 @@ export class VersionMismatchError extends CtsftError {
 }
 /**
  * Training produced a non-finite loss or gradient norm: the message names the step and says
- * what became of the weights (rolled back to before training, or invalid, in which case the
- * runtime refuses to use or save that model until it is loaded again). Usually the learning
- * rate is too high.
+ * what became of the weights: rolled back to before the run (`ctsft`, `norms`, `lora`), or,
+ * after full fine-tuning, invalid (the runtime then refuses to train, evaluate or score that
+ * model until it is loaded again; do not save it). Also raised by `evaluate` when a model
+ * gives non-finite logits. Usually the learning rate is too high.
  */
 export class NonFiniteError extends CtsftError {
   constructor(message: string, info?: ErrorInfo) {

@@ -3,8 +3,8 @@
 A run that diverges (non-finite loss or gradient norm, `NonFinite` naming the step) never
 leaves NaN weights behind unannounced: `ctsft`, `norms` and `lora` roll the model back to
 its weights before the run (they keep that copy anyway); `full` keeps no copy, so the model
-is marked invalid and every later op given it (train, evaluate, baseline, score, save)
-refuses it until it is released and loaded again.
+is marked invalid (`LoadedModel.invalidate`): train, evaluate, baseline and score refuse it
+(`require_valid`), as should anything that would save it, until it is loaded again.
 """
 
 from __future__ import annotations
@@ -143,7 +143,8 @@ def _after_divergence(e: NonFinite, lm: Any, body: TrainBody) -> NonFinite:
         lm.invalidate(e.message.split(":", 1)[0])  # "training diverged at step N of T (...)"
         fate = (
             f"The weights of model {body.model} are now invalid (full fine-tuning keeps no copy to roll back to): "
-            "every op refuses this model until you release it and load the checkpoint again"
+            "do not save it; train, evaluate, baseline and score refuse it until you release it and load the "
+            "checkpoint again"
         )
     else:
         fate = f"Model {body.model} was rolled back to its weights before this run ({body.method} keeps that copy)"
