@@ -1,8 +1,8 @@
-import { mkdirSync, readFileSync } from "node:fs";
-import { dirname, isAbsolute, join, resolve } from "node:path";
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { dirname, isAbsolute, join, relative, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { BadRequestError } from "../errors.ts";
-import { writeFileAtomic } from "../internal/atomic.ts";
+import { MARKER_FILE, readMarker, writeFileAtomic } from "../internal/atomic.ts";
 import { AdaptConfig, type AdaptConfigInput } from "../schema/adapt.ts";
 import type { DataRef } from "../schema/data.ts";
 import type { Faithfulness, ScoreMethod, Stability } from "../schema/scoring.ts";
@@ -80,12 +80,113 @@ function fileOf(d: DataRef): string | undefined {
   return undefined;
 }
 
+/** Every dataset of a config with the config field naming it. */
+function datasetsOf(c: AdaptConfig): [string, DataRef][] {
+  const refs: [string, DataRef | undefined][] = [
+    ["proxy.train", c.proxy.train],
+    ["proxy.valid", c.proxy.valid],
+    ["proxy.test", c.proxy.test],
+    ...c.targets.flatMap((t, i): [string, DataRef | undefined][] => [
+      [`targets.${i}.train`, t.train],
+      [`targets.${i}.test`, t.test],
+      [`targets.${i}.valid`, t.valid],
+    ]),
+  ];
+  return refs.filter((r): r is [string, DataRef] => r[1] !== undefined);
+}
+
+/** The config field a runtime refusal of dataset `field` points at (`proxy.valid.nusax.lang`). */
+function dataField(field: string, ref: DataRef, runtimePath: string | undefined): string {
+  const last = runtimePath?.split(".").at(-1);
+  if ("path" in ref) return last === "labels" ? `${field}.labels` : `${field}.path`;
+  if ("nusax" in ref) {
+    if (last === "lang" || last === "split") return `${field}.nusax.${last}`;
+    if (last === "root" || last === "dir") return `${field}.nusax.dir`;
+    if (last === "labels") return `${field}.labels`;
+  }
+  return field;
+}
+
+/**
+ * Check everything a config names before any work starts: the base model's path (local
+ * modes), every dataset (loaded once by the runtime and released: a missing file, an unknown
+ * NusaX language or split, a bad column all fail here) and the output folder. Each refusal is a
+ * `BadRequestError` naming the config field.
+ */
+async function preflight(rt: Runtime, c: AdaptConfig): Promise<void> {
+  if (typeof c.model === "string" && rt.mode !== "remote" && isAbsolute(c.model) && !existsSync(c.model)) {
+    throw new BadRequestError(`model ${c.model} does not exist`, { path: "model" });
+  }
+  for (const [field, ref] of datasetsOf(c)) {
+    if ("handle" in ref) continue;
+    try {
+      const ds = await rt.data.load(ref);
+      await ds.release();
+    } catch (e) {
+      if (!(e instanceof BadRequestError)) throw e;
+      throw new BadRequestError(`${field}: ${e.message}`, { path: dataField(field, ref, e.path) });
+    }
+  }
+  checkOut(c);
+}
+
+/** Everything the config reads (model, data files and folders), as absolute paths. */
+function inputsOf(c: AdaptConfig): string[] {
+  const paths = datasetsOf(c).flatMap(([, d]) => ("path" in d ? [d.path] : "nusax" in d && d.nusax.dir ? [d.nusax.dir] : []));
+  if (typeof c.model === "string" && isAbsolute(c.model)) paths.push(c.model);
+  return paths.map((p) => resolve(p));
+}
+
+/**
+ * `out` must be absent, an empty folder, or a folder adapt wrote (it holds adapt's
+ * `ctsft-artifact.json`). A folder without it is accepted only when all it holds is this run's
+ * own inputs (the demo's `data/`) and ctsft-written folders (an interrupted run's `theta0/`):
+ * adapt writes report files, results and `theta0/`/`theta1/` there, and must not replace a
+ * `report.md` or `results.json` that someone else wrote. A file is refused.
+ */
+function checkOut(c: AdaptConfig): void {
+  if (!existsSync(c.out)) return;
+  if (!statSync(c.out).isDirectory()) {
+    throw new BadRequestError(`out ${c.out} exists and is not a directory; choose a folder for the report and checkpoints`, { path: "out" });
+  }
+  if (readMarker(c.out)?.kind === "adapt") return;
+  const inputs = inputsOf(c);
+  const foreign = readdirSync(c.out).filter((name) => {
+    const entry = resolve(c.out, name);
+    if (inputs.some((p) => p === entry || !relative(entry, p).startsWith(".."))) return false;
+    return !(statSync(entry).isDirectory() && readMarker(entry) !== undefined);
+  });
+  if (foreign.length > 0) {
+    const shown = foreign.slice(0, 5).join(", ") + (foreign.length > 5 ? ` and ${foreign.length - 5} more` : "");
+    throw new BadRequestError(
+      `out ${c.out} is a non-empty folder that ctsft adapt did not write (it holds ${shown} and no ${MARKER_FILE}); ` +
+        "choose a new or empty folder (adapt writes its report, results and theta0/ theta1/ there)",
+      { path: "out" },
+    );
+  }
+}
+
+/** Files and folders runAdapt writes into `out` (listed in its marker). */
+function adaptOutputs(out: string): string[] {
+  const ours = /^(theta[01]|scores-[a-z-]+\.json|circuit(-low)?\.json|report\.(md|html)|heatmap\.png|results\.json)$/;
+  return existsSync(out) ? readdirSync(out).filter((n) => ours.test(n)).sort() : [];
+}
+
+function writeAdaptMarker(out: string): void {
+  const body = { writer: "ctsft", kind: "adapt", files: adaptOutputs(out) };
+  writeFileAtomic(join(out, MARKER_FILE), `${JSON.stringify(body, null, 1)}\n`);
+}
+
 /**
  * The whole pipeline from a config: θ0 (loaded or built) → competence tuning on the proxy
  * (θ1) → head scoring (with the runtime's faithfulness check; a warning below
  * `FAITHFULNESS_WARN`) and circuit selection → every method on every target and
  * seed, each θ2 re-scored for mechanism preservation unless `preservation: false` → report
  * (report.md, report.html, heatmap.png, results.json) in `out`.
+ *
+ * Before any work, every path, dataset and language of the config is checked, and `out` must
+ * be absent, empty or a folder adapt wrote (marked by `ctsft-artifact.json`; re-running into it
+ * is fine); each refusal is a `BadRequestError` naming the config field.
  */
 export async function runAdapt(
   rt: Runtime,
@@ -95,7 +196,9 @@ export async function runAdapt(
   const c = AdaptConfig.parse(config);
   const started = performance.now();
   const log = hooks.log ?? (() => undefined);
+  await preflight(rt, c);
   mkdirSync(c.out, { recursive: true });
+  writeAdaptMarker(c.out);
   let theta0: string;
   if (typeof c.model === "string") {
     theta0 = c.model;
@@ -103,13 +206,14 @@ export async function runAdapt(
     const corpus = [c.proxy.train, ...c.targets.map((t) => t.train)].map(fileOf).filter((f): f is string => f !== undefined);
     if (corpus.length === 0) throw new BadRequestError("building a model needs file or NusaX datasets to train its tokenizer on", { path: "model" });
     log(`building a ${c.model.family} model (${c.model.layers} layers × ${c.model.heads} heads, d_model ${c.model.dModel}) with a tokenizer trained on ${corpus.length} files`);
-    theta0 = (await rt.models.create({ ...c.model, corpus, out: join(c.out, "theta0"), overwrite: true })).path;
+    theta0 = (await rt.models.create({ ...c.model, corpus, out: join(c.out, "theta0") })).path;
   }
   let theta1 = theta0;
   const prompt = { template: c.template, verbalizer: c.verbalizer };
   if (c.competence !== false) {
     log(`competence tuning on ${c.proxy.name} (${c.competence.epochs} epochs, lr ${c.competence.lr})`);
     const model = await rt.models.load({ source: theta0, dtype: c.dtype, device: c.device });
+    await model.save(join(c.out, "theta1"), { dryRun: true }); // refused before training, not after
     const { body } = await rt.train({ model, data: c.proxy.train, valid: c.proxy.valid, ...prompt, epochs: c.competence.epochs, lr: c.competence.lr, batchSize: c.competence.batchSize }).finalResult();
     log(`θ1: ${c.proxy.name} validation accuracy ${((body.valid?.accuracy ?? 0) * 100).toFixed(1)}%`);
     theta1 = (await model.save(join(c.out, "theta1"))).path;
@@ -184,5 +288,6 @@ export async function runAdapt(
     seconds: (performance.now() - started) / 1000,
   };
   writeFileAtomic(join(c.out, "results.json"), `${JSON.stringify({ ...summary, runs: result.runs }, null, 1)}\n`);
+  writeAdaptMarker(c.out);
   return summary;
 }

@@ -20,11 +20,16 @@ export class ModelHandle extends Handle {
     return this.info;
   }
 
-  /** Save as a plain Hugging Face checkpoint directory (safetensors, tokenizer, ctsft.json),
-   * atomically; after CT-SFT its sparse delta (`ctsft-delta/`), after LoRA its peft adapter
-   * (`lora-adapter/`) are written beside the weights. */
-  async save(out: string, options?: CallOptions): Promise<OpResult<"model.save">> {
-    return (await this.caller.call("model.save", { handle: this.id, out }, options)).body;
+  /** Save as a plain Hugging Face checkpoint directory (safetensors, tokenizer, ctsft.json,
+   * and the `ctsft-artifact.json` marker), atomically; after CT-SFT its sparse delta
+   * (`ctsft-delta/`), after LoRA its peft adapter (`lora-adapter/`) are written beside the weights.
+   *
+   * `out` must be absent, empty, or a checkpoint ctsft wrote; anything else is refused with a
+   * `BadRequestError` on `out` unless `overwrite` (which then replaces the whole folder). The
+   * runtime's working directory, its path root, home and their parents are never replaced.
+   * `dryRun` only checks that rule (e.g. before a long training run) and writes nothing. */
+  async save(out: string, how: { overwrite?: boolean; dryRun?: boolean } = {}, options?: CallOptions): Promise<OpResult<"model.save">> {
+    return (await this.caller.call("model.save", { handle: this.id, out, overwrite: how.overwrite ?? false, dryRun: how.dryRun ?? false }, options)).body;
   }
 
   /** θ1 → θ2: apply a sparse delta (a `ctsft-delta` directory, or a checkpoint holding one).

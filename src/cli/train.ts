@@ -5,9 +5,11 @@ import { dataArg, need, num, parse } from "./args.ts";
 import { ProgressBar, seconds } from "./progress.ts";
 
 const USAGE =
-  "ctsft train --model DIR --data FILE|nusax:LANG [--valid FILE] [--method full|ctsft|norms|lora] [--circuit circuit.json | --heads L:H,...] [--mask hook|delta] [--kv group|frozen] [--lora-r R --lora-alpha A --lora-targets m1,m2] --epochs N --lr X [--batch-size B] [--seed S] --out DIR [--json]";
+  "ctsft train --model DIR --data FILE|nusax:LANG [--valid FILE] [--method full|ctsft|norms|lora] [--circuit circuit.json | --heads L:H,...] [--mask hook|delta] [--kv group|frozen] [--lora-r R --lora-alpha A --lora-targets m1,m2] --epochs N --lr X [--batch-size B] [--seed S] --out DIR [--overwrite] [--json]";
 
-/** `ctsft train`: full fine-tuning of a checkpoint, saved as a plain HF checkpoint. */
+/** `ctsft train`: full fine-tuning of a checkpoint, saved as a plain HF checkpoint. `--out`
+ * must be absent, empty or a checkpoint ctsft wrote (else `--overwrite`); that is checked
+ * before training starts, so a refusal costs no training time. */
 export async function train(argv: string[]): Promise<number> {
   const { values } = parse(
     argv,
@@ -29,6 +31,7 @@ export async function train(argv: string[]): Promise<number> {
       "lora-alpha": { type: "string" },
       "lora-targets": { type: "string" },
       out: { type: "string" },
+      overwrite: { type: "boolean", default: false },
       device: { type: "string" },
       json: { type: "boolean", default: false },
     },
@@ -37,6 +40,8 @@ export async function train(argv: string[]): Promise<number> {
   const out = resolve(need(values.out, "--out", USAGE));
   await using rt = await Runtime.start({ device: values.device ?? "auto" });
   const model = await rt.models.load({ source: resolve(need(values.model, "--model", USAGE)) });
+  const overwrite = values.overwrite === true;
+  await model.save(out, { overwrite, dryRun: true }); // refuse a bad --out before any training
   const common = {
     model,
     data: dataArg(need(values.data, "--data", USAGE)),
@@ -55,7 +60,7 @@ export async function train(argv: string[]): Promise<number> {
   }
   const { body } = await stream.result;
   bar.done(`trained ${body.paramsTrainable} parameters in ${seconds(body.seconds)}`);
-  const saved = await model.save(out);
+  const saved = await model.save(out, { overwrite });
   const summary = {
     method: body.method,
     out,

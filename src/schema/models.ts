@@ -38,8 +38,19 @@ export const LoadModelResult = z.object({ handle: z.string(), info: ModelInfo })
 
 /** A request naming one runtime object by handle. */
 export const HandleRequest = z.object({ handle: z.string() }).strict();
-/** Request of `model.save`: where to write the checkpoint. */
-export const SaveModelRequest = z.object({ handle: z.string(), out: z.string().min(1) }).strict();
+/** Request of `model.save`: where to write the checkpoint. `out` must be absent, empty, or a
+ * folder ctsft wrote (it holds `ctsft-artifact.json` and nothing else beside what that lists). */
+export const SaveModelRequest = z
+  .object({
+    handle: z.string(),
+    out: z.string().min(1),
+    /** Replace a non-empty `out` that ctsft did not write, those files included. Never the
+     * runtime's working directory, its path root, home, or a parent of them. */
+    overwrite: z.boolean().default(false),
+    /** Only check that `out` may be written, by the same rule; write nothing. */
+    dryRun: z.boolean().default(false),
+  })
+  .strict();
 /** Where `model.save` wrote: the checkpoint, plus a CT-SFT run's sparse delta or a LoRA run's adapter beside it. */
 export const SaveResult = z.object({ path: z.string(), delta: z.string().nullable(), adapter: z.string().nullable() });
 /** Request of `delta.apply` / `delta.revert`. */
@@ -68,7 +79,8 @@ export const CreateModelRequest = z
     vocab: z.number().int().positive().default(2000),
     out: z.string().min(1),
     seed: z.number().int().default(0),
-    /** Replace an existing non-empty `out` directory (refused otherwise: it may hold a real model). */
+    /** Replace a non-empty `out` that ctsft did not write (refused otherwise: it may hold a real
+     * model). A checkpoint ctsft wrote is replaced without it; the same rule as `model.save`. */
     overwrite: z.boolean().default(false),
   })
   .strict();
