@@ -1,12 +1,11 @@
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
-import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { BadRequestError } from "../errors.ts";
 import { PY_RUNTIME_DIR } from "../internal/paths.ts";
 import { Connection, type HeartbeatOptions } from "./connection.ts";
 import { ipcEndpoints } from "./endpoints.ts";
+import { makeIpcDir, removeIpcDir } from "./ipc-dir.ts";
 import { ensurePythonEnv } from "./python-env.ts";
 
 /** The embedded mode cannot work on this machine; the message says why and how to fix it. */
@@ -65,22 +64,28 @@ export async function launchEmbedded(opts: EmbeddedLaunchOptions): Promise<Launc
   // The embedded interpreter must see the venv's packages and our sources.
   py.addImportPath(sitePackages);
   py.addImportPath(PY_RUNTIME_DIR);
-  const dir = mkdtempSync(join(tmpdir(), "ctsft-emb-"));
+  const dir = makeIpcDir("ctsft-emb-"); // removed on stop, on exit and on a fatal signal (ipc-dir.ts)
   try {
     // A dotted name (no slash) imports the submodule through the package, relative imports intact.
     const mod = await py.import("ctsft_runtime.embedded", false);
     await py.call(mod, "start", dir, opts.device);
   } catch (e) {
-    rmSync(dir, { recursive: true, force: true });
+    removeIpcDir(dir);
     throw new EmbeddedUnavailableError(`the embedded runtime failed to start: ${(e as Error).message}`);
   }
-  const connection = await Connection.open({ endpoints: ipcEndpoints(dir), heartbeat: opts.heartbeat });
+  let connection: Connection;
+  try {
+    connection = await Connection.open({ endpoints: ipcEndpoints(dir), heartbeat: opts.heartbeat });
+  } catch (e) {
+    removeIpcDir(dir);
+    throw e;
+  }
   return {
     connection,
     async stop() {
       await Promise.race([connection.controlRequest("req", "shutdown", {}), new Promise((r) => setTimeout(r, 2000))]).catch(() => undefined);
       connection.close();
-      rmSync(dir, { recursive: true, force: true });
+      removeIpcDir(dir);
     },
   };
 }

@@ -1,10 +1,8 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { RuntimeLostError } from "../errors.ts";
 import { Connection, type HeartbeatOptions } from "./connection.ts";
 import { ipcEndpoints } from "./endpoints.ts";
+import { makeIpcDir, removeIpcDir } from "./ipc-dir.ts";
 import { ensurePythonEnv, runtimeEnv } from "./python-env.ts";
 
 export interface ProcessLaunchOptions {
@@ -15,7 +13,8 @@ export interface ProcessLaunchOptions {
   logLevel?: string | undefined;
 }
 
-/** A runtime in a child process, spoken to over ipc:// sockets in a private directory. */
+/** A runtime in a child process, spoken to over ipc:// sockets in a private directory (removed
+ * when the child exits, and when Node exits or is killed by a signal: see ipc-dir.ts). */
 export interface LaunchedProcess {
   connection: Connection;
   child: ChildProcess;
@@ -25,13 +24,19 @@ export interface LaunchedProcess {
 
 export async function launchProcess(opts: ProcessLaunchOptions): Promise<LaunchedProcess> {
   const python = await ensurePythonEnv();
-  const dir = mkdtempSync(join(tmpdir(), "ctsft-"));
+  const dir = makeIpcDir("ctsft-");
   const args = ["-m", "ctsft_runtime", "--ipc-dir", dir, "--parent-pid", String(process.pid), "--device", opts.device];
   if (opts.logLevel) args.push("--log-level", opts.logLevel);
-  const child = spawn(python, args, {
-    stdio: ["ignore", "ignore", opts.inheritStderr ? "inherit" : "pipe"],
-    env: runtimeEnv(),
-  });
+  let child: ChildProcess;
+  try {
+    child = spawn(python, args, {
+      stdio: ["ignore", "ignore", opts.inheritStderr ? "inherit" : "pipe"],
+      env: runtimeEnv(),
+    });
+  } catch (e) {
+    removeIpcDir(dir);
+    throw e;
+  }
   let stderrTail = "";
   child.stderr?.on("data", (d: Buffer) => {
     stderrTail = (stderrTail + d.toString()).slice(-4000);
@@ -47,7 +52,7 @@ export async function launchProcess(opts: ProcessLaunchOptions): Promise<Launche
   let exitReason: string | undefined;
   child.once("exit", (code, signal) => {
     exitReason = describeExit(code, signal);
-    rmSync(dir, { recursive: true, force: true });
+    removeIpcDir(dir);
     // The child's exit is the fastest liveness signal there is: fail everything pending now.
     if (!stopping) connection?.lose(exitReason);
   });
