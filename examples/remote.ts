@@ -4,9 +4,11 @@
 //   npx tsx examples/remote.ts [WORK_DIR]            (about 10 s)
 //
 // On a real setup the two halves run on different hosts:
-//   GPU host:  npx ctsft keys --out keys/ && npx ctsft serve --bind tcp://0.0.0.0:5555 --keys keys/
-//   client:    copy keys/server.key and keys/client.key_secret, then
+//   GPU host:  npx ctsft keys --out ~/ctsft-keys
+//              npx ctsft serve --bind tcp://0.0.0.0:5555 --keys ~/ctsft-keys --root ~/ctsft-work
+//   client:    copy server.key and client.key_secret from ~/ctsft-keys, then
 //              Runtime.connect("tcp://gpu-host:5555", readClientKeys("keys/"))
+// The keys must lie outside the root (clients read and write inside it; serve refuses otherwise).
 // Here everything binds to 127.0.0.1 only.
 import type { ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync } from "node:fs";
@@ -48,11 +50,11 @@ async function stop(server: ChildProcess): Promise<void> {
 const keys = join(work, "keys");
 createKeys(keys);
 const endpoint = `tcp://127.0.0.1:${await freePortTriple()}`;
-// A remote runtime only touches paths inside its root, which is the directory it was
-// started in (`python -m ctsft_runtime --root DIR` sets another; serveRuntime has no option
-// for it yet). Start it inside the work dir so the paths below are allowed.
-process.chdir(work);
-const server = await serveRuntime({ bind: endpoint, keys, device: "cpu", logLevel: "WARNING" });
+// A remote runtime only touches paths inside its root (relative paths resolve against it).
+// The root must not contain the keys.
+const root = join(work, "root");
+mkdirSync(root, { recursive: true });
+const server = await serveRuntime({ bind: endpoint, keys, root, device: "cpu", logLevel: "WARNING" });
 console.log(`server: pid ${server.pid} on ${endpoint} (control +1, heartbeat +2)`);
 
 try {

@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     remote.add_argument("--max-models", type=int, default=4, help="models one client may hold at once")
     remote.add_argument("--max-jobs", type=int, default=16, help="queued or running jobs per client")
-    remote.add_argument("--max-message", type=int, default=256 << 20, help="largest request message in bytes")
+    remote.add_argument("--max-message", type=int, default=64 << 20, help="largest request message in bytes")
     remote.add_argument("--job-buffer", type=int, default=64 << 20, help="bytes of a job's stream kept for re-attach")
     remote.add_argument(
         "--allow-remote-code", action="store_true", help="let clients load checkpoints with trustRemoteCode"

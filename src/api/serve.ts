@@ -22,7 +22,7 @@ export interface ServeOptions {
   maxModels?: number;
   /** Queued or running jobs per client (default 16). */
   maxJobs?: number;
-  /** Largest request message, in bytes (default 256 MiB); larger ones are refused as they are announced. */
+  /** Largest request message, in bytes (default 64 MiB); larger ones are refused as they are announced. */
   maxMessageBytes?: number;
   /** Bytes of each job's stream kept for re-attaching (default 64 MiB). */
   jobBufferBytes?: number;

@@ -23,14 +23,26 @@ def check_discovery_set(ds: LabeledSet) -> None:
         raise BadRequest("discovery set is empty", path="data")
     present = {k: v for k, v in counts.items() if v > 0}
     if len(present) < 2:
-        raise BadRequest(f"discovery set has one class only ({counts}); relevance needs every class", path="data")
+        raise BadRequest(
+            f"discovery set has one class only ({counts}); relevance needs every class",
+            path="data",
+            remote_message="discovery set has one class only; relevance needs every class",
+        )
     missing = [k for k, v in counts.items() if v == 0]
     if missing:
-        raise BadRequest(f"discovery set has no example of class(es) {missing}; counts {counts}", path="data")
+        raise BadRequest(
+            f"discovery set has no example of class(es) {missing}; counts {counts}",
+            path="data",
+            remote_message=f"discovery set has no example of {len(missing)} of its {len(counts)} classes",
+        )
     if max(counts.values()) > MAX_IMBALANCE * min(counts.values()):
         raise BadRequest(
             f"discovery set is unbalanced ({counts}); use a label-balanced subsample (perClass)",
             path="data",
+            remote_message=(
+                f"discovery set is unbalanced (class sizes {sorted(counts.values())}); "
+                "use a label-balanced subsample (perClass)"
+            ),
         )
 
 

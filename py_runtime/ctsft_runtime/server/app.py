@@ -126,6 +126,7 @@ class Server:
         self._wake_rx.bind(wake_addr)
         self._wake_tx = self.zctx.socket(zmq.PAIR)
         self._wake_tx.connect(wake_addr)
+        self._wake_pending = False
         self.queue: queue.Queue[Job] = queue.Queue()
         self.current: Job | None = None
         self._compute = threading.Thread(target=self._compute_loop, name="ctsft-compute", daemon=True)
@@ -136,7 +137,11 @@ class Server:
         self.tenants.cancel_all()
 
     def wake(self) -> None:
-        """Called by the compute thread only (a ZeroMQ socket belongs to one thread)."""
+        """Called by the compute thread only (a ZeroMQ socket belongs to one thread). One
+        wake-up is enough until the I/O thread has taken it: it sends everything ready."""
+        if self._wake_pending:
+            return
+        self._wake_pending = True
         with contextlib.suppress(zmq.Again):
             self._wake_tx.send(b"", zmq.NOBLOCK)
 
@@ -152,6 +157,8 @@ class Server:
                 ready = dict(poller.poll(_BLOCKED_POLL_MS if blocked else _IDLE_POLL_MS))
                 if self._wake_rx in ready:
                     self._drain(self._wake_rx)
+                    # Cleared before the flush: whatever is appended from now on wakes us again.
+                    self._wake_pending = False
                 if self.main in ready:
                     self._receive()
                 blocked = self._flush()
