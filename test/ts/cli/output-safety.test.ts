@@ -96,11 +96,11 @@ describe("CLI outputs", { timeout: 600_000 }, () => {
     assert.deepEqual(snapshot(folder), before);
   });
 
-  const adaptConfig = (out: string, patch: Record<string, unknown> = {}) => {
+  const adaptConfig = (out: string, patch: Record<string, unknown> = {}, at: Record<string, Record<string, string>> = files) => {
     const body = {
       model,
-      proxy: { name: "src", train: { path: files.src?.train }, valid: { path: files.src?.valid }, test: { path: files.src?.test } },
-      targets: [{ name: "easy", train: { path: files.easy?.train }, test: { path: files.easy?.test } }],
+      proxy: { name: "src", train: { path: at.src?.train }, valid: { path: at.src?.valid }, test: { path: at.src?.test } },
+      targets: [{ name: "easy", train: { path: at.easy?.train }, test: { path: at.easy?.test } }],
       competence: { epochs: 1, lr: 1e-3, batchSize: 12 },
       scorer: "attribution",
       discovery: { perClass: 3 },
@@ -136,9 +136,18 @@ describe("CLI outputs", { timeout: 600_000 }, () => {
     assert.ok(!existsSync(join(out, "theta1")), "nothing was trained");
   });
 
-  it("adapt re-runs into its own output folder, leaving a file someone added there", async () => {
+  it("adapt runs into a folder holding only its inputs (as the demo does), re-runs there, and leaves a file someone added", async () => {
     const out = join(dir, "adapt-run");
-    const config = adaptConfig(out);
+    const inside: Record<string, Record<string, string>> = {};
+    for (const [lang, splits] of Object.entries(files)) {
+      mkdirSync(join(out, "data", lang), { recursive: true });
+      for (const [split, file] of Object.entries(splits)) {
+        const copy = join(out, "data", lang, `${split}.csv`);
+        writeFileSync(copy, readFileSync(file));
+        (inside[lang] ??= {})[split] = copy;
+      }
+    }
+    const config = adaptConfig(out, {}, inside);
     await run(process.execPath, [BIN, "adapt", "--config", config, "--json"], { timeout: 240_000 });
     const marker = JSON.parse(readFileSync(join(out, "ctsft-artifact.json"), "utf8"));
     assert.equal(marker.kind, "adapt");
@@ -147,5 +156,6 @@ describe("CLI outputs", { timeout: 600_000 }, () => {
     await run(process.execPath, [BIN, "adapt", "--config", config, "--json"], { timeout: 240_000 });
     assert.equal(readFileSync(join(out, "notes.txt"), "utf8"), "my notes");
     assert.ok(existsSync(join(out, "theta1", "model.safetensors")) && existsSync(join(out, "report.md")));
+    assert.ok(existsSync(join(out, "data", "src", "train.csv")), "the inputs are left alone");
   });
 });
