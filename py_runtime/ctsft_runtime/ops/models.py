@@ -8,6 +8,7 @@ from typing import Literal
 import msgspec
 
 from ..errors import BadRequest
+from ..protocol.codec import camel
 from .context import OpContext, Reply
 from .registry import op
 
@@ -77,6 +78,7 @@ def save(ctx: OpContext, body: SaveBody) -> Reply:
     from ..models.saving import save_checkpoint
 
     lm = ctx.state.get(ctx.state.models, "model", body.handle, "handle")
+    lm.require_valid(body.handle, "handle")  # never write a diverged run's weights
     out = ctx.state.check_path(body.out, "out")
     # The output rule (models/atomic.py): absent, empty or written by ctsft, unless
     # overwrite; never the path root, the working directory, home, or a parent of them.
@@ -121,12 +123,7 @@ def create(ctx: OpContext, body: CreateBody) -> Reply:
         protected=(ctx.state.path_root,),
         out_field="out",
     )
-    return Reply({_camel(k): v for k, v in result.items()})
-
-
-def _camel(key: str) -> str:
-    head, *rest = key.split("_")
-    return head + "".join(w.title() for w in rest)
+    return Reply({camel(k): v for k, v in result.items()})
 
 
 class DeltaBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -142,6 +139,7 @@ def delta_apply(ctx: OpContext, body: DeltaBody) -> Reply:
     from ..artifacts import apply_delta
 
     lm = ctx.state.get(ctx.state.models, "model", body.model, "model")
+    lm.require_valid(body.model, "model")
     adapter = _adapter_dir(ctx, body.delta)
     if adapter is not None:
         from ..heads import build_head_map
@@ -170,6 +168,7 @@ def delta_revert(ctx: OpContext, body: DeltaBody) -> Reply:
     from ..artifacts import revert_delta
 
     lm = ctx.state.get(ctx.state.models, "model", body.model, "model")
+    lm.require_valid(body.model, "model")
     if _adapter_dir(ctx, body.delta) is not None:
         from ..training.lora import revert_adapter
 

@@ -95,6 +95,12 @@ def decode_body(raw: msgspec.Raw, typ: type) -> Any:
         raise BadRequest(f"invalid body: {e}", path="body") from None
 
 
+def camel(name: str) -> str:
+    """A Python field name as the wire spells it (`text_column` -> `textColumn`)."""
+    head, *rest = name.split("_")
+    return head + "".join(w[:1].upper() + w[1:] for w in rest)
+
+
 class _ExtRefused(Exception):
     pass
 

@@ -31,7 +31,7 @@ from ..ops import OPS
 from ..ops.state import RuntimeState
 from ..ops.system import hello_body
 from ..protocol import PROTOCOL_VERSION, ErrorBody, Header, WireTensor, encode_frames
-from ..protocol.codec import decode_body, decode_header, decode_tensors
+from ..protocol.codec import camel, decode_body, decode_header, decode_tensors
 from ..protocol.header import RawHeader
 from .control import Control
 from .curve import CurveConfig
@@ -377,7 +377,7 @@ class Server:
         path = err.path
         if body_error and path and path.split(".", 1)[0] not in _HEADER_FIELDS:
             # Handlers name Python fields; the wire names them in camelCase, inside `body`.
-            path = "body." + ".".join(_camel(part) for part in path.split("."))
+            path = "body." + ".".join(camel(part) for part in path.split("."))
         message, detail = err.message, err.detail
         if self.policy.remote:
             if err.code == "internal":
@@ -397,11 +397,6 @@ def _typed(e: Exception) -> tuple[CtsftError, str | None]:
     if isinstance(e, MemoryError) or _is_torch_oom(e):
         return OutOfMemory(str(e).splitlines()[0] if str(e) else "out of memory"), traceback.format_exc()
     return CtsftError(f"{type(e).__name__}: {e}"), traceback.format_exc()
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(w[:1].upper() + w[1:] for w in rest)
 
 
 def _is_torch_oom(e: BaseException) -> bool:

@@ -5,6 +5,7 @@ back to it; `full` marks the model invalid and later ops refuse it."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -54,9 +55,11 @@ def test_full_fine_tuning_marks_the_model_invalid(loaded) -> None:
         ("evaluate", {"model": handle, "data": [{"path": data}]}),
         ("train", {"model": handle, "data": {"path": data}}),
         ("baseline", {"model": handle, "data": {"path": data}}),
+        ("model.save", {"handle": handle, "out": str(Path(data).parent / "nan-checkpoint")}),
     ):
         with pytest.raises(NonFinite, match=f"model {handle} holds invalid weights"):
             call(state, op, body)
+    assert not (Path(data).parent / "nan-checkpoint").exists(), "no NaN checkpoint is written"
 
 
 @pytest.mark.parametrize("method", ["ctsft", "norms", "lora"])
