@@ -25,7 +25,7 @@ export class ModelHandle extends Handle {
    * (`ctsft-delta/`), after LoRA its peft adapter (`lora-adapter/`) are written beside the weights.
    *
    * `out` must be absent, empty, or a checkpoint ctsft wrote; anything else is refused with a
-   * `BadRequestError` on `out` unless `overwrite` (which then replaces the whole folder). The
+   * `BadRequestError` on `body.out` unless `overwrite` (which then replaces the whole folder). The
    * runtime's working directory, its path root, home and their parents are never replaced.
    * `dryRun` only checks that rule (e.g. before a long training run) and writes nothing. */
   async save(out: string, how: { overwrite?: boolean; dryRun?: boolean } = {}, options?: CallOptions): Promise<OpResult<"model.save">> {

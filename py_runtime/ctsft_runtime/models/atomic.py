@@ -172,7 +172,9 @@ def _real(path: Path) -> Path:
 
 
 def _protected_paths(protected: Iterable[str | os.PathLike[str] | None]) -> list[tuple[Path, str]]:
-    found: list[tuple[Path, str]] = [(_real(Path.cwd()), "the runtime's working directory")]
+    found: list[tuple[Path, str]] = []
+    with suppress(OSError):  # a deleted working directory has no path left to protect
+        found.append((_real(Path.cwd()), "the runtime's working directory"))
     for p in protected:
         if p is not None:
             found.append((_real(Path(p)), "the runtime's path root"))
@@ -223,20 +225,29 @@ def check_out_dir(
         foreign = [n for n in names if n != MARKER_FILE and n not in marker["files"]]
         if not foreign:
             return target
+        how = (
+            "move them out, choose another folder, or pass overwrite=True (SDK overwrite: true, "
+            "CLI --overwrite) to replace the whole folder"
+        )
         raise BadRequest(
             f"{field} {target} was written by ctsft ({marker.get('kind', 'artifact')}), but also holds "
-            f"{_describe(foreign, target)}, which ctsft did not write; move them out, choose another "
-            "folder, or pass overwrite=True (SDK overwrite: true, CLI --overwrite) to replace the whole folder",
+            f"{_describe(foreign, target)}, which ctsft did not write; {how}",
             path=field,
+            # A remote client is not told the names of files in the folder.
+            remote_message=f"{field} {target} was written by ctsft but also holds files ctsft did not write; {how}",
         )
     own = set(recognize)
     if own and all(n in own and (target / n).is_file() for n in names):
         return target
+    how = (
+        "choose a new or empty folder, or pass overwrite=True (SDK overwrite: true, CLI --overwrite) "
+        "to replace the whole folder, those files included"
+    )
     raise BadRequest(
         f"{field} {target} is a non-empty folder that ctsft did not write (it holds {_describe(names, target)} "
-        f"and no {MARKER_FILE}); choose a new or empty folder, or pass overwrite=True "
-        "(SDK overwrite: true, CLI --overwrite) to replace the whole folder, those files included",
+        f"and no {MARKER_FILE}); {how}",
         path=field,
+        remote_message=f"{field} {target} is a non-empty folder that ctsft did not write (no {MARKER_FILE}); {how}",
     )
 
 

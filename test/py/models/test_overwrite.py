@@ -67,6 +67,8 @@ def test_save_refuses_a_folder_ctsft_did_not_write_and_leaves_it_alone(lm, tmp_p
     before = precious(folder)
     e = refused(lambda: save_checkpoint(lm, folder), phrase="ctsft did not write")
     assert "thesis.txt" in e.message and "sub/" in e.message and "overwrite" in e.message
+    assert e.remote_message is not None and "thesis" not in e.remote_message  # no listing sent remotely
+    assert "overwrite" in e.remote_message
     assert snapshot(folder) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["precious"]  # no temp sibling either
 

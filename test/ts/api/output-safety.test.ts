@@ -1,7 +1,7 @@
 // Outputs never destroy what ctsft did not write (issue 10), against real runtimes and real
 // tiny checkpoints built by the runtime: model.save / model.create refuse a folder that holds
 // someone's files (unless overwrite), accept their own output again, and a remote client can
-// never make the server replace its root (where its keys live), not even with overwrite.
+// never make the server replace its root (its working directory), not even with overwrite.
 import assert from "node:assert/strict";
 import type { ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
@@ -71,9 +71,9 @@ describe("local saves", () => {
   it("model.save refuses a folder ctsft did not write, naming out, and leaves every file", async () => {
     const folder = join(dir, "precious");
     const before = precious(folder);
-    await refusedOn("out", model.save(folder), /thesis\.txt.*overwrite/s);
+    await refusedOn("body.out", model.save(folder), /thesis\.txt.*overwrite/s);
     assert.deepEqual(snapshot(folder), before);
-    await refusedOn("out", model.save(folder, { dryRun: true }), /ctsft did not write/);
+    await refusedOn("body.out", model.save(folder, { dryRun: true }), /ctsft did not write/);
     assert.deepEqual(snapshot(folder), before);
   });
 
@@ -86,7 +86,7 @@ describe("local saves", () => {
     assert.ok(marker.files.includes("model.safetensors"));
     await model.save(out); // its own output: no overwrite needed
     writeFileSync(join(out, "my-notes.txt"), "keep");
-    await refusedOn("out", model.save(out), /my-notes\.txt/);
+    await refusedOn("body.out", model.save(out), /my-notes\.txt/);
     assert.equal(readFileSync(join(out, "my-notes.txt"), "utf8"), "keep");
 
     const folder = join(dir, "replace-me");
@@ -99,7 +99,7 @@ describe("local saves", () => {
     const cwd = process.cwd(); // the process runtime inherits it
     const before = readdirSync(cwd).sort();
     for (const target of [".", cwd, join(cwd, "..")]) {
-      await refusedOn("out", model.save(target, { overwrite: true }), /working directory/);
+      await refusedOn("body.out", model.save(target, { overwrite: true }), /working directory/);
     }
     assert.deepEqual(readdirSync(cwd).sort(), before);
   });
@@ -107,7 +107,7 @@ describe("local saves", () => {
   it("model.create follows the same rule and names out", async () => {
     const folder = join(dir, "precious-create");
     const before = precious(folder);
-    await refusedOn("out", rt.models.create({ ...GEOMETRY, corpus: [corpus(dir)], out: folder }), /ctsft did not write/);
+    await refusedOn("body.out", rt.models.create({ ...GEOMETRY, corpus: [corpus(dir)], out: folder }), /ctsft did not write/);
     assert.deepEqual(snapshot(folder), before);
     const again = await rt.models.create({ ...GEOMETRY, corpus: [corpus(dir)], out: join(dir, "m"), seed: 1 }); // its own
     assert.ok(existsSync(join(again.path, MARKER)));
@@ -121,12 +121,16 @@ describe("remote: a client cannot replace the server's root", () => {
   let keysDir: string;
 
   before(async () => {
-    // As the README shows: keys in keys/ inside the folder `ctsft serve` is started in, no --root.
+    // `ctsft serve` started in its folder with no --root (the root is its working directory).
+    // The server refuses a key directory inside its root, so the keys live beside it; the root
+    // holds the server's own files, which no client save may replace.
     root = realpathSync(mkdtempSync(join(tmpdir(), "ctsft-outsafe-root-")));
-    keysDir = join(root, "keys");
+    keysDir = join(mkdtempSync(join(tmpdir(), "ctsft-outsafe-keys-")), "keys");
     createKeys(keysDir);
     addClient(keysDir, "alice");
     writeFileSync(join(root, "keep.txt"), "the server's own file");
+    mkdirSync(join(root, "private"));
+    writeFileSync(join(root, "private", "notes.md"), "the operator's notes");
     corpus(root);
     const endpoint = `tcp://127.0.0.1:${await freePort()}`;
     const cwd = process.cwd();
@@ -143,17 +147,17 @@ describe("remote: a client cannot replace the server's root", () => {
     if (server) await stopServer(server);
   });
 
-  it("model.save('.') and model.save(root) are refused, with or without overwrite; keys/ survives", async () => {
+  it("model.save('.') and model.save(root) are refused, with or without overwrite; the root's files survive", async () => {
     const before = snapshot(root);
     await rt.models.create({ ...GEOMETRY, corpus: ["corpus.txt"], out: "m" });
     const model = await rt.models.load({ source: "m" });
     const withModel = snapshot(root);
-    for (const target of [".", root, "keys/.."]) {
+    for (const target of [".", root, "private/.."]) {
       for (const overwrite of [false, true]) {
-        await refusedOn("out", model.save(target, { overwrite }), /path root|working directory/);
+        await refusedOn("body.out", model.save(target, { overwrite }), /path root|working directory/);
       }
     }
-    await refusedOn("out", model.save("keys"), /ctsft did not write/);
+    await refusedOn("body.out", model.save("private"), /ctsft did not write/);
     assert.deepEqual(snapshot(root), withModel);
     for (const [name, content] of Object.entries(before)) assert.equal(withModel[name], content, name);
     const saved = await model.save("m2");
