@@ -211,8 +211,9 @@ class Server:
                 self._attach(tenant, peer, header)
             else:
                 self._submit(tenant, peer, header, tensors)
-        except CtsftError as e:
-            self._send_now(peer, Header(PROTOCOL_VERSION, request_id, "error", op, 0, self._error_body(e, op, None)))
+        except Exception as e:  # a bug here must not stop the I/O thread: answer and go on
+            err, tb = _typed(e)
+            self._send_now(peer, Header(PROTOCOL_VERSION, request_id, "error", op, 0, self._error_body(err, op, tb)))
 
     def _hello(self) -> dict[str, Any]:
         body = hello_body()
@@ -344,12 +345,20 @@ class Server:
 
     # -- the compute thread ------------------------------------------------------------------
     def _compute_loop(self) -> None:
-        while not self.stopping.is_set():
-            try:
-                job = self.queue.get(timeout=0.1)
-            except queue.Empty:
-                continue
-            self._run(job)
+        try:
+            while not self.stopping.is_set():
+                try:
+                    job = self.queue.get(timeout=0.1)
+                except queue.Empty:
+                    continue
+                self._run(job)
+        except BaseException:
+            # SystemExit or KeyboardInterrupt inside an op (or a bug in this loop): without the
+            # compute thread nothing would ever answer, so stop the whole runtime; clients see
+            # it go (heartbeats stop) instead of waiting forever.
+            log.exception("the compute thread stopped; shutting the runtime down")
+            self.request_stop()
+            raise
 
     def _run(self, job: Job) -> None:
         tenant = self.tenants.get(job.owner)
