@@ -127,7 +127,7 @@ describe("key directories", () => {
     addClient(dir, "alice");
     addClient(dir, "bob");
     const endpoint = `tcp://127.0.0.1:${await freePort()}`;
-    const server = await serveRuntime({ bind: endpoint, keys: dir, device: "cpu", logLevel: "WARNING", root: dir });
+    const server = await serveRuntime({ bind: endpoint, keys: dir, device: "cpu", logLevel: "WARNING", root: fresh() }); // keys outside the root
     try {
       for (const name of ["client", "alice", "bob"]) {
         await using rt = await Runtime.connect(endpoint, { ...readClientKeys(dir, name), connectTimeoutMs: 60_000 });
