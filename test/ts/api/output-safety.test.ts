@@ -12,29 +12,9 @@ import { addClient, createKeys, readClientKeys } from "../../../src/api/keys.ts"
 import { serveRuntime } from "../../../src/api/serve.ts";
 import { BadRequestError, type ModelHandle, Runtime } from "../../../src/index.ts";
 import { freePort, stopServer } from "../helpers/runtimes.ts";
+import { precious, snapshot } from "../helpers/folders.ts";
 
 const MARKER = "ctsft-artifact.json";
-
-/** Every file under `dir` with its content, to compare before and after. */
-function snapshot(dir: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (d: string, prefix: string) => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      if (e.isDirectory()) walk(join(d, e.name), `${prefix}${e.name}/`);
-      else out[`${prefix}${e.name}`] = readFileSync(join(d, e.name), "utf8");
-    }
-  };
-  walk(dir, "");
-  return out;
-}
-
-/** A user's folder: a file and a subfolder ctsft never wrote. */
-function precious(dir: string): Record<string, string> {
-  mkdirSync(join(dir, "sub"), { recursive: true });
-  writeFileSync(join(dir, "thesis.txt"), "four years of work");
-  writeFileSync(join(dir, "sub", "notes.md"), "notes");
-  return snapshot(dir);
-}
 
 async function refusedOn(path: string, p: Promise<unknown>, phrase: RegExp): Promise<void> {
   await assert.rejects(p, (e: unknown) => {

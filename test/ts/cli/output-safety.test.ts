@@ -5,36 +5,18 @@
 // Real CLI processes, real runtimes, a real tiny checkpoint built by the runtime.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
 import { promisify } from "node:util";
 import { Runtime } from "../../../src/index.ts";
+import { precious, snapshot } from "../helpers/folders.ts";
 
 const BIN = new URL("../../../bin/ctsft.js", import.meta.url).pathname;
 const run = promisify(execFile);
 
 type Failure = { code?: number; stdout?: string; stderr?: string };
-
-function snapshot(dir: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (d: string, prefix: string) => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      if (e.isDirectory()) walk(join(d, e.name), `${prefix}${e.name}/`);
-      else out[`${prefix}${e.name}`] = readFileSync(join(d, e.name), "utf8");
-    }
-  };
-  walk(dir, "");
-  return out;
-}
-
-function precious(dir: string): Record<string, string> {
-  mkdirSync(join(dir, "sub"), { recursive: true });
-  writeFileSync(join(dir, "thesis.txt"), "four years of work");
-  writeFileSync(join(dir, "sub", "notes.md"), "notes");
-  return snapshot(dir);
-}
 
 /** Run `ctsft ARGS`; it must fail with a BadRequestError whose message matches `message`. */
 async function refused(args: string[], message: RegExp, cwd?: string): Promise<string> {
