@@ -97,6 +97,25 @@ export type JobInfo = z.infer<typeof JobInfo>;
 /** Control-socket `jobs.list`. */
 export const JobsListResult = z.object({ jobs: z.array(JobInfo) });
 
+/** Control-socket `cancel` (message kind `cancel`): stop request `target` of the same client. */
+export const CancelRequest = z.object({ target: z.string() }).strict();
+/** Result of `cancel`: false when the target had not started yet (it is refused when it starts). */
+export const CancelResult = z.object({ cancelled: z.boolean() });
+/** Result of control `shutdown`. */
+export const ShutdownResult = z.object({ stopping: z.literal(true) });
+/** `jobs.attach` (request socket, sent with the job's id as its request id): re-attach a job's stream. */
+export const AttachRequest = z.object({ job: z.string(), fromSeq: z.number().int().nonnegative().default(0) }).strict();
+
+/** Control-socket ops and `jobs.attach`: served by the runtime itself, not by op handlers.
+ * `jobs.attach` answers with the attached job's own events and result. */
+export const CONTROL_OPS = {
+  status: { request: Empty, result: StatusResult },
+  "jobs.list": { request: Empty, result: JobsListResult },
+  shutdown: { request: Empty, result: ShutdownResult },
+  cancel: { request: CancelRequest, result: CancelResult },
+  "jobs.attach": { request: AttachRequest },
+} as const;
+
 /** The op table. `event` is present for ops that stream. */
 export const OPS = {
   info: { request: Empty, result: RuntimeInfo },
