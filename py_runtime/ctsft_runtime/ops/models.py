@@ -34,8 +34,12 @@ class SaveBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
     dry_run: bool = False
 
 
+# The families the head map understands (src/schema/models.ts `Family`; FAMILY_SPECS).
+Family = Literal["gpt2", "llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gpt_neox", "phi3", "opt", "bloom"]
+
+
 class CreateBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
-    family: str
+    family: Family
     layers: int
     heads: int
     d_model: int
