@@ -311,6 +311,7 @@ function typeOf(s: Schema): string {
   if (typeof s.maximum === "number") bounds.push(`≤ ${s.maximum}`);
   if (typeof s.exclusiveMaximum === "number") bounds.push(`< ${s.exclusiveMaximum}`);
   const b = bounds.length ? " " + bounds.join(", ") : "";
+  if (Array.isArray(s.type)) return s.type.map((t) => typeOf({ ...s, type: t })).join(" \\| ");
   const nullable = (t: string): string => t;
   switch (s.type) {
     case "string":
@@ -411,7 +412,7 @@ export function renderReference(c: Contract): string {
     "",
     "## 4. Operations (v1)",
     "",
-    "Every op below is sent as `{kind: \"req\", op: NAME, body}` on the request socket unless it says otherwise; `body` nil means all defaults. Request bodies are strict: an unknown field is a `bad_request` naming it. A result or event may carry keys not listed here; a client should ignore them. Field types are JSON/msgpack types; `[a, b]` is a two-element array; a `map string → T` is a msgpack map. docs/contract.json holds the same contract as JSON Schema.",
+    "Every op below is sent as `{kind: \"req\", op: NAME, body}` on the request socket unless it says otherwise; `body` nil means all defaults. Request bodies are strict: an unknown field is a `bad_request` whose message names it (its `path` is the object holding it, e.g. `body`). A result or event may carry keys not listed here; a client should ignore them. Field types are JSON/msgpack types; `[a, b]` is a two-element array; a `map string → T` is a msgpack map. docs/contract.json holds the same contract as JSON Schema.",
     "",
     "| op | streams | summary |",
     "|---|---|---|",

@@ -48,7 +48,8 @@ export const SyntheticRequest = z
   .object({
     out: z.string().min(1),
     seed: z.number().int().default(0),
-    /** Language name -> distance from the source in [0, 1] (share of vocabulary replaced, affixes, word order). */
+    /** Language name -> distance from the source in [0, 1] (share of vocabulary replaced, affixes, word order); the
+     * source itself is a language at distance 0. Default: `{src: 0, easy: 0.2, hard: 0.7}`. */
     languages: z.record(z.string(), z.number().min(0).max(1)).optional(),
     nTrain: z.number().int().positive().default(300),
     nValid: z.number().int().positive().default(100),
