@@ -53,7 +53,7 @@ describe("examples", () => {
     assertOk(r, /^remote: ok$/m);
     assert.match(r.stdout, /^connected: mode remote/m);
     assert.match(r.stdout, /^stream: 5 events/m);
-    assert.match(r.stdout, /^outside the root: BadRequestError at data\.path/m);
+    assert.match(r.stdout, /^outside the root: BadRequestError at body\.data\.path/m);
     assert.match(r.stdout, /^unknown client refused: RuntimeLostError/m);
     assert.match(r.stdout, /^server stopped$/m);
   });
