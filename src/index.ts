@@ -13,6 +13,7 @@ export { ModelHandle, Models } from "./api/models.ts";
 export { Circuits, FAITHFULNESS_WARN, rankHeads, scoreDiagnostics, Scoring, type BaselineOptions, type RankedHead, type ScoreOptions } from "./api/scoring.ts";
 export { addClient, createKeys, readClientKeys, type ClientKeyFiles, type CreateKeysOptions } from "./api/keys.ts";
 export { serveRuntime, type ServeOptions } from "./api/serve.ts";
+export { ctsftHome, setup, TORCH_PIN, type SetupOptions, type SetupProgress, type SetupResult, type TorchVariant } from "./api/setup.ts";
 export type { HeartbeatOptions } from "./transport/connection.ts";
 export type { EvaluateOptions, TrainOptions } from "./api/runtime.ts";
 export {
