@@ -1,23 +1,6 @@
 import { resolve } from "node:path";
-import { parseArgs, type ParseArgsConfig } from "node:util";
+import { type Command, InvalidArgumentError, Option } from "commander";
 import { BadRequestError } from "../errors.ts";
-
-type Options = NonNullable<ParseArgsConfig["options"]>;
-
-/** parseArgs with a usage line in every error. */
-export function parse<O extends Options>(argv: string[], options: O, usage: string) {
-  try {
-    return parseArgs({ args: argv, options, allowPositionals: false, strict: true });
-  } catch (e) {
-    throw new BadRequestError(`${(e as Error).message}\nusage: ${usage}`);
-  }
-}
-
-/** A required string option. */
-export function need(value: string | undefined, flag: string, usage: string): string {
-  if (value === undefined || value === "") throw new BadRequestError(`${flag} is required\nusage: ${usage}`, { path: flag });
-  return value;
-}
 
 /** Flags that take a whole number; every other numeric flag takes a real number. */
 export const INTEGER_FLAGS: ReadonlySet<string> = new Set([
@@ -36,6 +19,10 @@ export const INTEGER_FLAGS: ReadonlySet<string> = new Set([
   "--d-model",
   "--d-ff",
   "--vocab",
+  "--max-models",
+  "--max-jobs",
+  "--max-message",
+  "--job-buffer",
 ]);
 
 const INTEGER = /^[+-]?\d+$/;
@@ -62,4 +49,56 @@ export function dataArg(value: string): { path: string } | { nusax: { lang: stri
   const m = /^nusax:([a-z]+)(?::(train|valid|test))?$/.exec(value);
   if (m) return { nusax: { lang: m[1] as string, split: (m[2] ?? "train") as "train" | "valid" | "test" } };
   return { path: resolve(value) };
+}
+
+/** The long flag of an option spec: `"--batch-size <B>"` → `"--batch-size"`. */
+function longFlag(flags: string): string {
+  return /--[a-z0-9-]+/.exec(flags)?.[0] ?? flags;
+}
+
+/** A `num`-checked value as a commander argParser: a bad value is a usage error (exit 2)
+ * whose message names the flag. */
+export function numberParser(flag: string): (value: string) => number {
+  return (value) => {
+    try {
+      return num(value, flag) as number;
+    } catch (e) {
+      throw new InvalidArgumentError((e as Error).message);
+    }
+  };
+}
+
+/** A numeric option (`num` rules), with its default shown in `--help`. */
+export function numberOption(flags: string, description: string, fallback?: number): Option {
+  const o = new Option(flags, description).argParser(numberParser(longFlag(flags)));
+  return fallback === undefined ? o : o.default(fallback);
+}
+
+/** A required option (missing → usage error). */
+export function required(flags: string, description: string): Option {
+  return new Option(flags, description).makeOptionMandatory();
+}
+
+/** `L:H,L:H,...` (a head list, zero-based layer and head numbers). */
+export function headsParser(flag: string): (value: string) => [number, number][] {
+  return (value) => {
+    const heads = value.split(",").map((lh) => {
+      const m = /^(\d+):(\d+)$/.exec(lh.trim());
+      if (!m) throw new InvalidArgumentError(`${flag} takes LAYER:HEAD pairs separated by commas (e.g. 0:1,2:3), got ${JSON.stringify(value)}`);
+      return [Number(m[1]), Number(m[2])] as [number, number];
+    });
+    return heads;
+  };
+}
+
+/** Whether the user gave this option (not its default). */
+export function given(cmd: Command, key: string): boolean {
+  const source = cmd.getOptionValueSource(key);
+  return source !== undefined && source !== "default";
+}
+
+/** A problem with the command line that the CLI sees without doing any work: reported like
+ * commander's own errors (message, usage line) and exit code 2. */
+export function usageError(cmd: Command, message: string): never {
+  cmd.error(`error: ${message}`, { exitCode: 2, code: "ctsft.usage" });
 }

@@ -1,13 +1,12 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { Command } from "commander";
 import { Runtime } from "../api/runtime.ts";
 import type { AdaptConfigInput } from "../schema/adapt.ts";
 import type { DataRef } from "../schema/data.ts";
 import { runAndPrint } from "./adapt.ts";
-import { num, parse } from "./args.ts";
-
-const USAGE = "ctsft demo [--nusax DIR] [--out DIR] [--seeds N] [--json]";
+import { numberOption } from "./args.ts";
 
 const MODEL = { family: "llama", layers: 4, heads: 4, dModel: 64 } as const;
 
@@ -16,13 +15,25 @@ const MODEL = { family: "llama", layers: 4, heads: 4, dModel: 64 } as const;
  * and one hard target language — or, with `--nusax DIR`, on NusaX-Senti (proxy ind, targets
  * jav and sun). No GPU, no hub: the model is built from scratch.
  */
-export async function demo(argv: string[]): Promise<number> {
-  const { values } = parse(argv, { nusax: { type: "string" }, out: { type: "string" }, seeds: { type: "string" }, json: { type: "boolean", default: false } }, USAGE);
-  const out = resolve(values.out ?? mkdtempSync(join(tmpdir(), "ctsft-demo-")));
-  const seeds = Array.from({ length: num(values.seeds, "--seeds", 3) as number }, (_, i) => i);
-  const config = values.nusax ? nusaxConfig(resolve(values.nusax), out, seeds) : await syntheticConfig(out, seeds);
-  const title = values.nusax ? "ctsft demo — NusaX-Senti: ind → jav, sun" : "ctsft demo — synthetic languages: easy and hard targets";
-  return runAndPrint(config, values.json === true, "auto", title);
+export function demoCommand(): Command {
+  return new Command("demo")
+    .summary("the whole CT-SFT pipeline on built-in synthetic languages (or --nusax DIR) with a report")
+    .description(
+      "The whole CT-SFT pipeline with every method and a report, on built-in synthetic languages (one easy and one hard target) " +
+        "or, with --nusax DIR, on NusaX-Senti (proxy ind, targets jav and sun). No GPU, no hub: the model is built from scratch.",
+    )
+    .usage("[--nusax DIR] [--out DIR] [--seeds N] [--json]")
+    .option("--nusax <DIR>", "run on NusaX-Senti from this folder instead")
+    .option("--out <DIR>", "where to write the run and its report (default: a new temporary folder)")
+    .addOption(numberOption("--seeds <N>", "training seeds per method", 3))
+    .option("--json", "print the whole result as one JSON object on stdout", false)
+    .action(async (f: { nusax?: string; out?: string; seeds: number; json: boolean }) => {
+      const out = resolve(f.out ?? mkdtempSync(join(tmpdir(), "ctsft-demo-")));
+      const seeds = Array.from({ length: f.seeds }, (_, i) => i);
+      const config = f.nusax ? nusaxConfig(resolve(f.nusax), out, seeds) : await syntheticConfig(out, seeds);
+      const title = f.nusax ? "ctsft demo — NusaX-Senti: ind → jav, sun" : "ctsft demo — synthetic languages: easy and hard targets";
+      await runAndPrint(config, f.json, "auto", title);
+    });
 }
 
 async function syntheticConfig(out: string, seeds: number[]): Promise<AdaptConfigInput> {

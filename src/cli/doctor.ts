@@ -1,4 +1,4 @@
-import { parseArgs } from "node:util";
+import { Command } from "commander";
 import { Runtime } from "../api/runtime.ts";
 import { PROTOCOL_VERSION } from "../schema/version.ts";
 import type { RuntimeInfo } from "../schema/ops.ts";
@@ -24,9 +24,20 @@ async function tryMode(mode: "process" | "embedded"): Promise<{ report: ModeRepo
   }
 }
 
-/** `ctsft doctor [--json]`: start the runtime in each local mode and report versions. */
-export async function doctor(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { json: { type: "boolean", default: false } } });
+/** `ctsft doctor [--json]`: start the runtime in each local mode and report versions; exit 1
+ * when the process mode (the default) does not start. */
+export function doctorCommand(): Command {
+  return new Command("doctor")
+    .summary("check the runtime in every mode")
+    .description("Start the runtime in each local mode (process, embedded) and report versions and what failed. Exits 1 when the process mode (the default) does not start.")
+    .usage("[--json]")
+    .option("--json", "print one JSON report on stdout", false)
+    .action(async (f: { json: boolean }) => {
+      process.exitCode = await doctor(f.json);
+    });
+}
+
+async function doctor(json: boolean): Promise<number> {
   const proc = await tryMode("process");
   const emb = await tryMode("embedded");
   const info = proc.info ?? emb.info;
@@ -37,7 +48,7 @@ export async function doctor(argv: string[]): Promise<number> {
       : null,
     modes: { process: proc.report, embedded: emb.report },
   };
-  if (values.json) {
+  if (json) {
     process.stdout.write(`${JSON.stringify(report)}\n`);
   } else {
     const lines = [`ctsft protocol v${PROTOCOL_VERSION}`];

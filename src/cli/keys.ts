@@ -1,9 +1,8 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
+import { Command } from "commander";
 import { addClient, createKeys } from "../api/keys.ts";
-import { need, parse } from "./args.ts";
-
-const USAGE = "ctsft keys --out DIR [--client NAME] [--overwrite]";
+import { required } from "./args.ts";
 
 /**
  * `ctsft keys --out DIR [--client NAME] [--overwrite]`
@@ -12,16 +11,25 @@ const USAGE = "ctsft keys --out DIR [--client NAME] [--overwrite]";
  *   pair and the other clients are left alone); without it, refused unless `--overwrite`, which
  *   regenerates the server pair (and that client's).
  */
-export async function keys(argv: string[]): Promise<number> {
-  const { values } = parse(argv, { out: { type: "string" }, client: { type: "string" }, overwrite: { type: "boolean", default: false } }, USAGE);
-  const out = need(values.out, "--out", USAGE);
-  if (existsSync(join(out, "server.key")) && values.client !== undefined && !values.overwrite) {
-    const files = addClient(out, values.client);
-    process.stdout.write(`added client ${values.client} to ${out}: give ${files.secretKey} and ${join(out, "server.key")} to that client; restart \`ctsft serve\` to admit it\n`);
-    return 0;
-  }
-  const client = values.client ?? "client";
-  const files = createKeys(out, { client, overwrite: values.overwrite });
-  process.stdout.write(`wrote CURVE keys to ${out}: give ${files.secretKey} and server.key to the client; keep server.key_secret on the server\n`);
-  return 0;
+export function keysCommand(): Command {
+  return new Command("keys")
+    .summary("create CURVE keys for serve/connect: --out DIR")
+    .description(
+      "Create CURVE keys for `ctsft serve` and Runtime.connect: the server's pair and one client pair. On a folder that already holds " +
+        "server keys, --client NAME adds one more client (nothing else is touched); without it the folder is refused unless --overwrite, " +
+        "which regenerates the server keys and locks out every existing client.",
+    )
+    .usage("--out DIR [--client NAME] [--overwrite]")
+    .addOption(required("--out <DIR>", "the key folder"))
+    .option("--client <NAME>", "the client's name (default: client)")
+    .option("--overwrite", "regenerate the server keys in a folder that already holds them", false)
+    .action((f: { out: string; client?: string; overwrite: boolean }) => {
+      if (existsSync(join(f.out, "server.key")) && f.client !== undefined && !f.overwrite) {
+        const files = addClient(f.out, f.client);
+        process.stdout.write(`added client ${f.client} to ${f.out}: give ${files.secretKey} and ${join(f.out, "server.key")} to that client; restart \`ctsft serve\` to admit it\n`);
+        return;
+      }
+      const files = createKeys(f.out, { client: f.client ?? "client", overwrite: f.overwrite });
+      process.stdout.write(`wrote CURVE keys to ${f.out}: give ${files.secretKey} and server.key to the client; keep server.key_secret on the server\n`);
+    });
 }

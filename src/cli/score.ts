@@ -1,45 +1,51 @@
 import { resolve } from "node:path";
+import { Command, InvalidArgumentError, Option } from "commander";
 import { Runtime } from "../api/runtime.ts";
 import { rankHeads, scoreDiagnostics } from "../api/scoring.ts";
 import { ScoreMethod } from "../schema/scoring.ts";
-import { dataArg, need, num, parse } from "./args.ts";
-import { ProgressBar } from "./progress.ts";
+import { dataArg, numberOption, numberParser, required } from "./args.ts";
+import { Progress } from "./output.ts";
 
-const USAGE =
-  "ctsft score --model DIR --data FILE|nusax:LANG:SPLIT [--per-class N] [--method cdt|ablation|attribution|cdt-unsigned] [--faithfulness N|off] --out scores.json [--json]";
+/** `--faithfulness N|off`. */
+function faithfulnessParser(value: string): { examples: number } | false {
+  if (value === "off") return false;
+  try {
+    return { examples: numberParser("--faithfulness")(value) };
+  } catch (e) {
+    throw new InvalidArgumentError(`${(e as Error).message} (or off)`);
+  }
+}
 
 /** `ctsft score`: relevance of every attention head on a discovery set. */
-export async function score(argv: string[]): Promise<number> {
-  const { values } = parse(
-    argv,
-    {
-      model: { type: "string" },
-      data: { type: "string" },
-      "per-class": { type: "string" },
-      method: { type: "string", default: "cdt" },
-      "batch-size": { type: "string" },
-      faithfulness: { type: "string" },
-      out: { type: "string" },
-      device: { type: "string" },
-      json: { type: "boolean", default: false },
-    },
-    USAGE,
-  );
-  const method = ScoreMethod.parse(values.method);
-  const data = { ...dataArg(need(values.data, "--data", USAGE)), perClass: num(values["per-class"], "--per-class") };
-  await using rt = await Runtime.start({ device: values.device ?? "auto" });
-  const model = await rt.models.load({ source: resolve(need(values.model, "--model", USAGE)) });
-  const faithfulness = values.faithfulness === "off" ? false : values.faithfulness === undefined ? true : { examples: num(values.faithfulness, "--faithfulness") as number };
-  const stream = rt.scoring.score({ model, data, method, faithfulness, out: resolve(need(values.out, "--out", USAGE)), batchSize: num(values["batch-size"], "--batch-size", 32) });
-  const bars = { baseline: new ProgressBar("baseline"), scoring: new ProgressBar(method), faithfulness: new ProgressBar("faithfulness (ablation)") };
-  for await (const e of stream) bars[e.phase].update(e.done, e.total);
-  const { body } = await stream.result;
-  bars.scoring.done(`scored ${body.model.layers * body.model.heads} heads on ${body.n} examples in ${body.seconds.toFixed(1)} s → ${body.path}`);
-  for (const line of scoreDiagnostics(body)) process.stderr.write(`${line}\n`);
-  if (values.json) {
-    process.stdout.write(`${JSON.stringify(body)}\n`);
-  } else {
-    for (const h of rankHeads(body.scores).slice(0, 10)) process.stdout.write(`L${h.layer}H${h.head}\t${h.score.toFixed(4)}\n`);
-  }
-  return 0;
+export function scoreCommand(): Command {
+  return new Command("score")
+    .summary("relevance of every attention head on a discovery set → scores.json")
+    .description(
+      "Relevance of every attention head on a label-balanced discovery set, written to a scores file for `ctsft circuit`. " +
+        "Unless --faithfulness off, the scores are checked against exact mean-ablation on N rows (Spearman), and cdt reports its stability.",
+    )
+    .usage("--model DIR --data FILE|nusax:LANG:SPLIT [--per-class N] [--method cdt|ablation|attribution|cdt-unsigned] [--faithfulness N|off] --out scores.json [--json]")
+    .addOption(required("--model <DIR>", "the checkpoint (θ1: competent on the proxy)"))
+    .addOption(required("--data <FILE|nusax:LANG:SPLIT>", "the discovery set (every class present)"))
+    .addOption(numberOption("--per-class <N>", "a balanced subsample of N rows per class (default: every row)"))
+    .addOption(new Option("--method <SCORER>", "the scorer").choices(ScoreMethod.options).default("cdt"))
+    .addOption(new Option("--faithfulness <N|off>", "Spearman against exact mean-ablation on N rows, or off").argParser(faithfulnessParser).default(true, "64"))
+    .addOption(numberOption("--batch-size <B>", "examples per forward pass", 32))
+    .option("--device <D>", "auto, cpu, cuda, cuda:N, mps", "auto")
+    .addOption(required("--out <FILE>", "the scores file to write"))
+    .option("--json", "print the scores file's content as JSON on stdout", false)
+    .action(async (f: { model: string; data: string; perClass?: number; method: ScoreMethod; faithfulness: true | false | { examples: number }; batchSize: number; device: string; out: string; json: boolean }) => {
+      const data = { ...dataArg(f.data), perClass: f.perClass };
+      await using rt = await Runtime.start({ device: f.device });
+      const model = await rt.models.load({ source: resolve(f.model) });
+      const stream = rt.scoring.score({ model, data, method: f.method, faithfulness: f.faithfulness, out: resolve(f.out), batchSize: f.batchSize });
+      using progress = new Progress();
+      const labels = { baseline: "baseline", scoring: f.method, faithfulness: "faithfulness (ablation)" };
+      for await (const e of stream) progress.update(labels[e.phase], e.done, e.total);
+      const { body } = await stream.result;
+      progress.stop(`scored ${body.model.layers * body.model.heads} heads on ${body.n} examples in ${body.seconds.toFixed(1)} s → ${body.path}`);
+      for (const line of scoreDiagnostics(body)) process.stderr.write(`${line}\n`);
+      if (f.json) process.stdout.write(`${JSON.stringify(body)}\n`);
+      else for (const h of rankHeads(body.scores).slice(0, 10)) process.stdout.write(`L${h.layer}H${h.head}\t${h.score.toFixed(4)}\n`);
+    });
 }
