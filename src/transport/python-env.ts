@@ -204,6 +204,7 @@ async function managed(opts: SetupOptions, ctx: Ctx): Promise<SetupResult> {
   mkdirSync(dirname(dir), { recursive: true });
   const release = await lock(`${dir}.lock`, ctx);
   try {
+    sweep(dir);
     let built = false;
     marker = opts.force ? undefined : current();
     if (!marker) {
@@ -265,6 +266,15 @@ async function buildVenv(dir: string, choice: { variant: TorchVariant; reason: s
   } catch (e) {
     rmSync(tmp, { recursive: true, force: true });
     throw e;
+  }
+}
+
+// Under the lock no other build of `dir` runs, so its temporary and replaced siblings are
+// leftovers of a build that was killed: remove them.
+function sweep(dir: string): void {
+  const name = dir.slice(dirname(dir).length + 1);
+  for (const n of readdirSync(dirname(dir))) {
+    if (n.startsWith(`${name}.tmp-`) || n.startsWith(`${name}.old-`)) rmSync(join(dirname(dir), n), { recursive: true, force: true });
   }
 }
 

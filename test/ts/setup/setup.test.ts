@@ -3,7 +3,7 @@
 // the one real check that matters every day: a second setup of the environment the repository's
 // own setup built finishes in under 2 s and starts no pip, no venv, no network.
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -142,6 +142,39 @@ describe("setup refuses and cancels before it installs anything", () => {
       await assert.rejects(p, /stop/);
     });
     assert.deepEqual(phases, ["venv"]);
+    assert.deepEqual(readdirSync(home), []);
+  });
+
+  it("a second setup waits for the first; when the first is killed, it takes over and sweeps its leftovers", async () => {
+    const home = temp();
+    const env: NodeJS.ProcessEnv = { ...process.env, CTSFT_HOME: home, CTSFT_TORCH: "cpu" };
+    delete env.CTSFT_VENV;
+    delete env.CTSFT_PYTHON;
+    const code = `import { setup } from ${JSON.stringify(join(ROOT, "src/index.ts"))};
+      await setup({ onProgress: (ev) => console.log(ev.phase) });`;
+    // Its own process group, so the kill takes its pip or venv child with it.
+    const first = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", code], { cwd: ROOT, env, detached: true, stdio: ["ignore", "pipe", "inherit"] });
+    const exited = new Promise((r) => first.once("exit", r));
+    await new Promise<void>((r) => first.stdout.on("data", (d: Buffer) => d.toString().includes("venv") && r()));
+    const ac = new AbortController();
+    const phases: string[] = [];
+    await withEnv({ CTSFT_HOME: home, CTSFT_TORCH: "cpu", CTSFT_VENV: undefined, CTSFT_PYTHON: undefined }, async () => {
+      const second = setup({
+        signal: ac.signal,
+        onProgress: (ev) => {
+          phases.push(ev.phase);
+          if (ev.phase === "wait") process.kill(-first.pid!, "SIGKILL");
+          if (ev.phase === "venv") {
+            // The killed build's temporary folder is gone before this one starts.
+            assert.deepEqual(readdirSync(home).filter((n) => n.includes(".tmp-")), []);
+            setTimeout(() => ac.abort(new Error("stop")), 100);
+          }
+        },
+      });
+      await assert.rejects(second, /stop/);
+    });
+    await exited;
+    assert.deepEqual(phases, ["wait", "venv"]);
     assert.deepEqual(readdirSync(home), []);
   });
 
