@@ -8,7 +8,7 @@ export { Runtime, type CallOptions, type ConnectOptions, type RuntimeMode, type 
 export { RunStream, type Reply } from "./api/stream.ts";
 export { Jobs, type AttachOptions } from "./api/jobs.ts";
 export { Data, DatasetHandle, type DataInput } from "./api/data.ts";
-export { Handle, type HandleLike } from "./api/handles.ts";
+export { Handle, handleId, type HandleId, type HandleLike } from "./api/handles.ts";
 export { ModelHandle, Models } from "./api/models.ts";
 export { Circuits, FAITHFULNESS_WARN, rankHeads, scoreDiagnostics, Scoring, type BaselineOptions, type RankedHead, type ScoreOptions } from "./api/scoring.ts";
 export { addClient, createKeys, readClientKeys, type ClientKeyFiles, type CreateKeysOptions } from "./api/keys.ts";

@@ -205,7 +205,7 @@ async function preserved(rt: Runtime, model: HandleLike, discovery: DataRef, sco
   return { spearman: spearman(a, b), topKOverlap: topKOverlap(a, b, k), seconds: (performance.now() - started) / 1000 };
 }
 
-async function accuracy(rt: Runtime, model: string, data: DataRef): Promise<number> {
+async function accuracy(rt: Runtime, model: HandleLike, data: DataRef): Promise<number> {
   return (await rt.evaluate({ model, data: [data] }).finalResult()).body.results[0]?.accuracy as number;
 }
 

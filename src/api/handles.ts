@@ -7,15 +7,33 @@ export interface Caller {
   call<O extends OpName>(op: O, request: OpRequest<O>, options?: CallOptions): Promise<Reply<OpResult<O>>>;
 }
 
+declare const HANDLE_ID: unique symbol;
+
+/**
+ * The runtime's id of a loaded object (`m3`, `d1`, …), as {@link Handle.id} returns it. It is
+ * a branded string so that a plain string, such as a checkpoint path given where a loaded
+ * model is expected, is a compile-time error rather than a `NotFoundError` at run time.
+ * An id obtained elsewhere (a log, another process) can be asserted with {@link handleId}.
+ */
+export type HandleId = string & { readonly [HANDLE_ID]: true };
+
+/** Treat `id` as a runtime handle id (for ids from logs or another process). */
+export function handleId(id: string): HandleId {
+  return id as HandleId;
+}
+
 /** A runtime object (model, dataset) held by id. Release it with `release()` or `await using`. */
 export abstract class Handle implements AsyncDisposable {
   private released = false;
+  /** The runtime's id for this object. */
+  readonly id: HandleId;
 
   constructor(
     protected readonly caller: Caller,
-    /** The runtime's id for this object. */
-    readonly id: string,
-  ) {}
+    id: string,
+  ) {
+    this.id = handleId(id);
+  }
 
   /** Free the object in the runtime. Idempotent. */
   async release(): Promise<void> {
@@ -29,8 +47,8 @@ export abstract class Handle implements AsyncDisposable {
   }
 }
 
-/** A handle or its id. */
-export type HandleLike = Handle | string;
+/** A handle or its (branded) id: never a plain string. */
+export type HandleLike = Handle | HandleId;
 
 export function idOf(h: HandleLike): string {
   return typeof h === "string" ? h : h.id;

@@ -20,7 +20,7 @@ describe("CT-SFT training, artifacts and baselines", () => {
   let circuit: string;
   const easy = () => ({ path: (files.easy as Record<string, string>).train as string, limit: 60 });
   const test = () => [{ path: (files.easy as Record<string, string>).test as string }];
-  const logits = async (m: ModelHandle | string) =>
+  const logits = async (m: ModelHandle) =>
     (await rt.evaluate({ model: m, data: test(), predictions: true }).finalResult()).body.results[0]?.predictions?.map((p) => p.logits);
 
   before(async () => {

@@ -5,7 +5,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { BadRequestError, CancelledError, type ModelHandle, NotFoundError, Runtime, type TrainEvent } from "../../../src/index.ts";
+import { BadRequestError, CancelledError, handleId, type ModelHandle, NotFoundError, Runtime, type TrainEvent } from "../../../src/index.ts";
 
 describe("models, data, training and evaluation", () => {
   let rt: Runtime;
@@ -108,7 +108,7 @@ describe("models, data, training and evaluation", () => {
       ["wrong dtype", () => rt.models.load({ source: ckpt, dtype: "float8" as never }), (e) => e instanceof BadRequestError && e.path === "body.dtype"],
       ["unavailable device", () => rt.models.load({ source: ckpt, device: "cuda:3" }), (e) => e instanceof BadRequestError && e.path === "body.device"],
       ["missing model dir", () => rt.models.load({ source: join(dir, "no-model") }), (e) => e instanceof BadRequestError && e.path === "body.source"],
-      ["unknown handle", () => rt.evaluate({ model: "m999", data: [{ path: train }] }).finalResult(), (e) => e instanceof NotFoundError && /m999/.test(e.message)],
+      ["unknown handle", () => rt.evaluate({ model: handleId("m999"), data: [{ path: train }] }).finalResult(), (e) => e instanceof NotFoundError && /m999/.test(e.message)],
       ["two sources", () => rt.data.load({ path: train, handle: "d1" } as never), (e) => e instanceof BadRequestError],
     ];
     for (const [name, run, check] of cases) await assert.rejects(run(), check, name);
