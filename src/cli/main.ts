@@ -5,7 +5,9 @@
  * - 1: the work failed: any error from the SDK or the runtime (a CtsftError, printed as one
  *   line `ctsft: NAME (code): message`), including BadRequestError about what the flags
  *   name (a folder ctsft may not replace, a missing or unbalanced dataset, a bad config);
- *   `doctor` when the process mode does not start; `serve` with the server's own exit code;
+ *   any other error too (one line; `CTSFT_DEBUG=1` adds the stack); `doctor` when the
+ *   process mode does not start; `serve` with the server's own exit code; `setup` cancelled
+ *   with Ctrl-C is 130;
  * - 2: a usage error, found before any work: an unknown command or option, a missing
  *   required option or value, a value that is not a number / not one of the choices, extra
  *   arguments, a flag that does not apply to the chosen method, conflicting rules; printed as

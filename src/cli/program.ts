@@ -77,7 +77,11 @@ export async function run(argv: string[]): Promise<number> {
       if (e.traceback && process.env.CTSFT_DEBUG) process.stderr.write(e.traceback);
       return 1;
     }
-    throw e;
+    // Anything else is a failure too (a tool the runtime needs, a bug): one line, the stack on request.
+    process.stderr.write(`ctsft: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}\n`);
+    if (process.env.CTSFT_DEBUG) process.stderr.write(`${e instanceof Error ? e.stack : ""}\n`);
+    else process.stderr.write("(CTSFT_DEBUG=1 shows where it came from)\n");
+    return 1;
   }
 }
 
