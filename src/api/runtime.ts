@@ -7,7 +7,7 @@ import { Connection, type CurveKeys, type HeartbeatOptions, launchEmbedded, laun
 import { Data, type DataInput, dataRef } from "./data.ts";
 import { type HandleLike, idOf } from "./handles.ts";
 import { Jobs } from "./jobs.ts";
-import { Models } from "./models.ts";
+import { ModelHandle, Models } from "./models.ts";
 import { Circuits, Scoring } from "./scoring.ts";
 import { parse, type Reply, RunStream } from "./stream.ts";
 
@@ -131,10 +131,13 @@ export class Runtime implements AsyncDisposable {
     return this.stream("diagnose", request, options);
   }
 
-  /** Fine-tune a model (full SFT): a stream of `start`, `step` and `epoch` events, then the result. */
+  /** Fine-tune a model (full SFT): a stream of `start`, `step` and `epoch` events, then the result.
+   * A {@link ModelHandle} passed as `model` has its `info` updated when the result arrives. */
   train(request: TrainOptions, options?: CallOptions): RunStream<OpEvent<"train">, OpResult<"train">> {
     const { model, data, valid, ...rest } = request;
-    return this.stream("train", { ...rest, model: idOf(model), data: dataRef(data), valid: valid && dataRef(valid) }, options);
+    const body = { ...rest, model: idOf(model), data: dataRef(data), valid: valid && dataRef(valid) };
+    const refresh = model instanceof ModelHandle ? (r: OpResult<"train">) => void (model.info = r.model) : undefined;
+    return this.start("train", body, options ?? {}, OPS.train.event, refresh);
   }
 
   /** Accuracy, macro-F1, per-class counts and confusion matrix on each dataset. */
@@ -161,7 +164,13 @@ export class Runtime implements AsyncDisposable {
     return this.start(op, request, options, entry.event);
   }
 
-  private start<O extends OpName, E>(op: O, request: OpRequest<O>, options: CallOptions, event: z.ZodType<E> | undefined): RunStream<E, OpResult<O>> {
+  private start<O extends OpName, E>(
+    op: O,
+    request: OpRequest<O>,
+    options: CallOptions,
+    event: z.ZodType<E> | undefined,
+    onResult?: (body: OpResult<O>) => void,
+  ): RunStream<E, OpResult<O>> {
     const entry = OPS[op];
     const checked = entry.request.safeParse(request);
     if (!checked.success) {
@@ -171,7 +180,7 @@ export class Runtime implements AsyncDisposable {
     }
     const call = this.conn.request(op, checked.data, options.tensors);
     const schemas = { event: (event ?? z.never()) as z.ZodType<E>, result: entry.result as unknown as z.ZodType<OpResult<O>> };
-    return new RunStream(this.conn, call, schemas, options.signal);
+    return new RunStream(this.conn, call, schemas, options.signal, onResult);
   }
 
   /** Stop the runtime (local modes) or disconnect (remote). Idempotent; always resolves. */

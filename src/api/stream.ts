@@ -30,6 +30,8 @@ export class RunStream<E, R> implements AsyncIterable<E> {
     private readonly call: Call,
     private readonly schemas: { event: z.ZodType<E>; result: z.ZodType<R> },
     signal?: AbortSignal,
+    /** Runs on the parsed result before `result` resolves (e.g. to refresh a handle). */
+    private readonly onResult?: (body: R) => void,
   ) {
     this.result = new Promise((res, rej) => {
       this.resolveResult = res;
@@ -67,7 +69,9 @@ export class RunStream<E, R> implements AsyncIterable<E> {
         const msg = await this.call.next();
         if (msg.header.kind === "result") {
           this.finish();
-          this.resolveResult({ body: parse(this.schemas.result, msg.header.body, this.call.id), tensors: msg.tensors, requestId: this.call.id });
+          const body = parse(this.schemas.result, msg.header.body, this.call.id);
+          this.onResult?.(body);
+          this.resolveResult({ body, tensors: msg.tensors, requestId: this.call.id });
           return;
         }
         yield this.parseEvent(msg.header.body);

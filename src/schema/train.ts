@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { DataRef } from "./data.ts";
+import { ModelInfo } from "./models.ts";
 
 const Prompt = {
   /** Prompt template with one `{text}` slot (default: the checkpoint's, else "{text}\nSentiment:"). */
@@ -113,6 +114,8 @@ export const TrainResult = z.object({
   /** ctsft/norms: what the head mask trained (heads, KV policy, touched heads, slices). */
   mask: z.looseObject({ mechanism: z.enum(["hook", "delta"]), kv: z.enum(["group", "frozen"]), heads: z.array(z.tuple([z.number(), z.number()])), touchedHeads: z.array(z.tuple([z.number(), z.number()])), trainableParams: z.number().int() }).optional(),
   lora: z.object({ r: z.number(), alpha: z.number(), targets: z.array(z.string()) }).optional(),
+  /** The model's info after training (its task is now the one it was trained for). */
+  model: ModelInfo,
 });
 export type TrainResult = z.infer<typeof TrainResult>;
 

@@ -134,7 +134,8 @@ def train(ctx: OpContext, body: TrainBody) -> Reply:
         result["paramsFraction"] = result["paramsTrainable"] / result["paramsTotal"]
     # The model now answers this task in this format: saved checkpoints record it.
     lm.task = TaskConfig(fmt.template, dict(fmt.verbalizer) if fmt.verbalizer else None, list(ds.label_names))
-    return Reply({**result, **extra, "method": body.method})
+    # The model's info as it is now, so the SDK's handle is fresh without another call.
+    return Reply({**result, **extra, "method": body.method, "model": lm.info()})
 
 
 def _after_divergence(e: NonFinite, lm: Any, body: TrainBody) -> NonFinite:

@@ -46,6 +46,8 @@ describe("models, data, training and evaluation", () => {
 
   it("trains with typed streamed events, evaluates several datasets, saves and reloads", async () => {
     const src = files.src as Record<string, string>;
+    const taskBefore = model.info.task;
+    assert.equal(taskBefore, null, "a fresh checkpoint has no task");
     const stream = rt.train({ model, data: { path: src.train as string }, valid: { path: src.valid as string }, epochs: 6, lr: 3e-3 });
     const events: TrainEvent[] = [];
     for await (const e of stream) events.push(e);
@@ -57,6 +59,9 @@ describe("models, data, training and evaluation", () => {
     assert.equal(events.filter((e) => e.type === "epoch").length, 6);
     assert.equal(body.paramsFraction, 1);
     assert.equal(body.paramsTrainable, model.info.params);
+    // The handle is fresh after training (no refresh() needed): it answers this task now.
+    assert.deepEqual(model.info.task?.labels, ["negative", "neutral", "positive"]);
+    assert.deepEqual(model.info, body.model);
 
     const evalData = [{ path: src.test as string }, { path: (files.hard as Record<string, string>).test as string }];
     const r1 = (await rt.evaluate({ model, data: evalData, predictions: true }).finalResult()).body.results;
