@@ -2,7 +2,8 @@
 // empty value is an error naming the flag (it used to read as 0; `0x1` as 1).
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { INTEGER_FLAGS, num } from "../../../src/cli/args.ts";
+import { InvalidArgumentError } from "commander";
+import { INTEGER_FLAGS, num, numberParser } from "../../../src/cli/args.ts";
 import { BadRequestError } from "../../../src/errors.ts";
 
 function refused(value: string, flag: string, pattern: RegExp): void {
@@ -44,5 +45,15 @@ describe("num (CLI numeric flags)", () => {
     }
     refused("99999999999999999999", "--epochs", /too large/);
     assert.equal(num("1.5", "--lora-alpha"), 1.5);
+  });
+});
+
+describe("numberParser (num as a commander argParser)", () => {
+  it("passes numbers through and turns a refusal into commander's InvalidArgumentError, naming the flag", () => {
+    assert.equal(numberParser("--epochs")("4"), 4);
+    assert.equal(numberParser("--lr")("5e-4"), 5e-4);
+    for (const [flag, value, pattern] of [["--epochs", "", /--epochs needs a value/], ["--epochs", "1.5", /--epochs must be a whole number/], ["--lr", "0x1", /--lr must be a decimal number/]] as const) {
+      assert.throws(() => numberParser(flag)(value), (e: unknown) => e instanceof InvalidArgumentError && pattern.test(e.message), `${flag} ${value}`);
+    }
   });
 });
