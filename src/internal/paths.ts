@@ -1,8 +1,23 @@
-import { dirname, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { readFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { MODULE_DIR } from "./module-dir.ts";
+
+/** The nearest folder at or above `from` whose package.json names the ctsft package: the
+ * checkout when running src/ through tsx, the installed package when running dist/esm or
+ * dist/cjs (whose own package.json, `{"type":"commonjs"}`, has no name). */
+function findPackageRoot(from: string): string {
+  for (let dir = from; ; dir = dirname(dir)) {
+    try {
+      if ((JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as { name?: unknown }).name === "ctsft") return dir;
+    } catch {
+      // no package.json here, or not JSON: keep climbing
+    }
+    if (dirname(dir) === dir) throw new Error(`ctsft: no package.json naming "ctsft" above ${from}; the package is incomplete`);
+  }
+}
 
 /** Root of the installed ctsft package (holds package.json and py_runtime/). */
-export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
+export const PACKAGE_ROOT = findPackageRoot(MODULE_DIR);
 
 /** The runtime's Python sources, put on PYTHONPATH so the runtime always matches this SDK. */
 export const PY_RUNTIME_DIR = resolve(PACKAGE_ROOT, "py_runtime");

@@ -2,7 +2,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { BadRequestError } from "../errors.ts";
-import { PY_RUNTIME_DIR } from "../internal/paths.ts";
+import { PACKAGE_ROOT, PY_RUNTIME_DIR } from "../internal/paths.ts";
 import { Connection, type HeartbeatOptions } from "./connection.ts";
 import { ipcEndpoints } from "./endpoints.ts";
 import { makeIpcDir, removeIpcDir } from "./ipc-dir.ts";
@@ -42,7 +42,8 @@ export async function launchEmbedded(opts: EmbeddedLaunchOptions): Promise<Launc
   if (probe.status !== 0) throw new EmbeddedUnavailableError(`cannot inspect ${python}: ${probe.stderr}`);
   const [basePrefix = "", ldversion = "", sitePackages = ""] = probe.stdout.trim().split("\n");
 
-  const require = createRequire(import.meta.url);
+  // Resolved from the package root (no import.meta, so the CommonJS build needs no variant).
+  const require = createRequire(join(PACKAGE_ROOT, "package.json"));
   let addon: string;
   try {
     addon = join(dirname(require.resolve("node-calls-python")), "build", "Release", "nodecallspython.node");
