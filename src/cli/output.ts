@@ -73,7 +73,11 @@ const signed = (x: number | null, s: number | null) => (x === null ? "—" : `${
  * reads the same in a terminal and in a log. */
 export function resultsTable(rows: CompareRow[]): string {
   const head = ["target", "method", "θ1 target %", "target acc %", "source acc % before → after", "forgetting", "Δ forgetting vs full", "Δ target vs full", "ρ θ1→θ2", "top-k kept %", "% params", "seconds"];
-  const table = new Table({ head, style: { head: [], border: [] } });
+  const table = new Table({
+    head,
+    style: { head: [], border: [] },
+    colAligns: ["left", "left", ...head.slice(2).map(() => "right" as const)],
+  });
   for (const r of rows) {
     table.push([
       r.target,
