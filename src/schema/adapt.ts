@@ -14,9 +14,14 @@ export const AdaptConfig = z
   .object({
     /** Base model θ0: a checkpoint directory, a `.gguf` file, a cached hub id — or `{family, layers, …}` to build one. */
     model: z.union([z.string().min(1), NewModelSpec]),
+    /** @defaultValue `"auto"` */
     dtype: z.enum(["auto", "float32", "bfloat16", "float16"]).default("auto"),
+    /** @defaultValue `"auto"` */
     device: z.string().default("auto"),
-    /** The high-resource proxy language: competence tuning, circuit discovery, forgetting. */
+    /**
+     * The high-resource proxy language: competence tuning, circuit discovery, forgetting.
+     * @defaultValue `"proxy"`
+     */
     proxy: z.object({ name: z.string().default("proxy"), train: DataRef, valid: DataRef, test: DataRef }).strict(),
     /** Target languages: the few examples to adapt on, a test set, optionally a validation set (needed by strategy auto). */
     targets: z.array(z.object({ name: z.string().min(1), train: DataRef, test: DataRef, valid: DataRef.optional() }).strict()).min(1),
@@ -27,18 +32,32 @@ export const AdaptConfig = z
       .union([z.literal(false), z.object({ epochs: z.number().int().positive().default(3), lr: z.number().positive().default(1e-3), batchSize: z.number().int().positive().default(16) }).strict()])
       .default({ epochs: 3, lr: 1e-3, batchSize: 16 }),
     scorer: ScoreMethod.default("cdt"),
-    /** Discovery set: this many proxy validation examples per class. */
+    /**
+     * Discovery set: this many proxy validation examples per class.
+     * @defaultValue `24`
+     */
     discovery: z.object({ perClass: z.number().int().positive().default(24) }).strict().default({ perClass: 24 }),
-    /** Circuit size and the editing-vs-preserving choice: `circuit` (highest relevance), `low` (near-zero heads), `auto` (per target, by validation accuracy). */
+    /**
+     * Circuit size and the editing-vs-preserving choice: `circuit` (highest relevance), `low` (near-zero heads), `auto` (per target, by validation accuracy).
+     * @defaultValue `2`
+     */
     circuit: z.object({ topK: z.number().int().positive().default(2), strategy: z.enum(["circuit", "low", "auto"]).default("circuit") }).strict().default({ topK: 2, strategy: "circuit" }),
-    /** Re-score every θ2 on the discovery set and report how much of θ1's head relevance it kept (Spearman, top-k overlap); `false` skips the extra scoring pass per run. */
+    /**
+     * Re-score every θ2 on the discovery set and report how much of θ1's head relevance it kept (Spearman, top-k overlap); `false` skips the extra scoring pass per run.
+     * @defaultValue `true`
+     */
     preservation: z.boolean().default(true),
+    /** @defaultValue `["full", "ctsft", "ctsft-low", "random", "norms", "lora"]` */
     methods: z.array(Method).min(1).default(["full", "ctsft", "ctsft-low", "random", "norms", "lora"]),
+    /** @defaultValue `[0, 1, 2]` */
     seeds: z.array(z.number().int()).min(1).default([0, 1, 2]),
     training: z
       .object({
+        /** @defaultValue `3` */
         epochs: z.number().int().positive().default(3),
+        /** @defaultValue `16` */
         batchSize: z.number().int().positive().default(16),
+        /** @defaultValue `{}` */
         lr: z.partialRecord(Method, z.number().positive()).default({}),
       })
       .strict()

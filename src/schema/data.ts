@@ -12,7 +12,10 @@ const DataOptions = {
   limit: z.number().int().positive().optional(),
   /** Seeded label-balanced subsample: this many examples of each class. */
   perClass: z.number().int().positive().optional(),
-  /** Seed of `perClass` subsampling. */
+  /**
+   * Seed of `perClass` subsampling.
+   * @defaultValue `0`
+   */
   seed: z.number().int().default(0),
 };
 
@@ -47,12 +50,16 @@ export const DataLoadResult = z.object({ handle: z.string(), info: DatasetInfo }
 export const SyntheticRequest = z
   .object({
     out: z.string().min(1),
+    /** @defaultValue `0` */
     seed: z.number().int().default(0),
     /** Language name -> distance from the source in [0, 1] (share of vocabulary replaced, affixes, word order); the
      * source itself is a language at distance 0. Default: `{src: 0, easy: 0.2, hard: 0.7}`. */
     languages: z.record(z.string(), z.number().min(0).max(1)).optional(),
+    /** @defaultValue `300` */
     nTrain: z.number().int().positive().default(300),
+    /** @defaultValue `100` */
     nValid: z.number().int().positive().default(100),
+    /** @defaultValue `300` */
     nTest: z.number().int().positive().default(300),
   })
   .strict();

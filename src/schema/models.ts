@@ -24,12 +24,19 @@ export const LoadModelRequest = z
   .object({
     /** A checkpoint directory, a `.gguf` file, or a hub id present in the local cache. */
     source: z.string().min(1),
+    /** @defaultValue `"auto"` */
     dtype: z.enum(["auto", "float32", "bfloat16", "float16"]).default("auto"),
     /** Default: the runtime's device. */
     device: z.string().optional(),
-    /** Off by default: running code shipped with a checkpoint is a security decision. */
+    /**
+     * Off by default: running code shipped with a checkpoint is a security decision.
+     * @defaultValue `false`
+     */
     trustRemoteCode: z.boolean().default(false),
-    /** Let transformers download from the hub (off: most hosts have no hub access). */
+    /**
+     * Let transformers download from the hub (off: most hosts have no hub access).
+     * @defaultValue `false`
+     */
     allowDownload: z.boolean().default(false),
   })
   .strict();
@@ -45,9 +52,14 @@ export const SaveModelRequest = z
     handle: z.string(),
     out: z.string().min(1),
     /** Replace a non-empty `out` that ctsft did not write, those files included. Never the
-     * runtime's working directory, its path root, home, or a parent of them. */
+     * runtime's working directory, its path root, home, or a parent of them.
+     * @defaultValue `false`
+     */
     overwrite: z.boolean().default(false),
-    /** Only check that `out` may be written, by the same rule; write nothing. */
+    /**
+     * Only check that `out` may be written, by the same rule; write nothing.
+     * @defaultValue `false`
+     */
     dryRun: z.boolean().default(false),
   })
   .strict();
@@ -76,11 +88,15 @@ export const CreateModelRequest = z
     /** Text files (one text per line) or labeled data files (their text column). */
     corpus: z.array(z.string()).min(1),
     textColumn: z.string().optional(),
+    /** @defaultValue `2000` */
     vocab: z.number().int().positive().default(2000),
     out: z.string().min(1),
+    /** @defaultValue `0` */
     seed: z.number().int().default(0),
     /** Replace a non-empty `out` that ctsft did not write (refused otherwise: it may hold a real
-     * model). A checkpoint ctsft wrote is replaced without it; the same rule as `model.save`. */
+     * model). A checkpoint ctsft wrote is replaced without it; the same rule as `model.save`.
+     * @defaultValue `false`
+     */
     overwrite: z.boolean().default(false),
   })
   .strict();

@@ -51,8 +51,11 @@ export const EchoResult = z.object({ payload: z.unknown() });
 /** `diagnose`: a streamed op for checking the bridge (events, delays, failures). */
 export const DiagnoseRequest = z
   .object({
+    /** @defaultValue `10` */
     count: z.number().int().min(0).max(10_000_000).default(10),
+    /** @defaultValue `0` */
     intervalMs: z.number().min(0).default(0),
+    /** @defaultValue `0` */
     payloadBytes: z.number().int().min(0).max(64 << 20).default(0),
     failAt: z.number().int().min(0).optional(),
     failCode: z.enum(["internal", "out_of_memory"]).optional(),

@@ -15,7 +15,9 @@ const Discovery = {
   data: DataRef,
   template: z.string().optional(),
   verbalizer: z.record(z.string(), z.string()).optional(),
+  /** @defaultValue `32` */
   batchSize: z.number().int().positive().default(32),
+  /** @defaultValue `128` */
   maxLength: z.number().int().min(8).default(128),
 };
 
@@ -35,13 +37,20 @@ export const ScoreRequest = z
     heads: z.array(Head).min(1).optional(),
     /** cdt: how attention patterns in later layers split. `decomposed` (CD-T): P_rel =
      * softmax(q_rel k_relᵀ); `frozen`: the true pattern carries both parts (z_rel = P v_rel).
-     * Measured equally faithful to ablation (docs/method.md); decomposed is the reference's. */
+     * Measured equally faithful to ablation (docs/method.md); decomposed is the reference's.
+     * @defaultValue `"decomposed"`
+     */
     pattern: z.enum(["decomposed", "frozen"]).default("decomposed"),
     /** Check the scorer against exact mean-ablation on a label-balanced subsample of the
      * discovery set (`examples` rows, default 64) and report the Spearman correlation
-     * (`faithfulness` in the result); `false` skips it. Ignored for `ablation` itself. */
+     * (`faithfulness` in the result); `false` skips it. Ignored for `ablation` itself.
+     * @defaultValue `64`
+     */
     faithfulness: z.union([z.boolean(), z.object({ examples: z.number().int().min(2).default(64) }).strict()]).default(true),
-    /** Source heads decomposed together (cdt). */
+    /**
+     * Source heads decomposed together (cdt).
+     * @defaultValue `16`
+     */
     chunk: z.number().int().positive().default(16),
     /** Also write the scores file here (atomic). */
     out: z.string().optional(),
@@ -119,6 +128,7 @@ export const SelectRequest = z
     threshold: z.number().optional(),
     /** Heads for `explicit`. */
     heads: z.array(Head).optional(),
+    /** @defaultValue `0` */
     seed: z.number().int().default(0),
     out: z.string().optional(),
   })

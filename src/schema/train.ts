@@ -14,21 +14,42 @@ const TrainCommon = {
   data: DataRef,
   valid: DataRef.optional(),
   ...Prompt,
+  /** @defaultValue `3` */
   epochs: z.number().int().positive().default(3),
+  /** @defaultValue `5e-4` */
   lr: z.number().positive().default(5e-4),
+  /** @defaultValue `16` */
   batchSize: z.number().int().positive().default(16),
-  /** Micro-batches per optimizer step. */
+  /**
+   * Micro-batches per optimizer step.
+   * @defaultValue `1`
+   */
   accumulate: z.number().int().positive().default(1),
+  /** @defaultValue `"linear"` */
   schedule: z.enum(["linear", "cosine", "constant"]).default("linear"),
-  /** < 1: fraction of all steps; >= 1: number of steps. */
+  /**
+   * < 1: fraction of all steps; >= 1: number of steps.
+   * @defaultValue `0.06`
+   */
   warmup: z.number().min(0).default(0.06),
-  /** Applies to full matrices only (full, lora); masked tensors and norms never decay. */
+  /**
+   * Applies to full matrices only (full, lora); masked tensors and norms never decay.
+   * @defaultValue `0.01`
+   */
   weightDecay: z.number().min(0).default(0.01),
-  /** Max gradient norm; 0 disables clipping. */
+  /**
+   * Max gradient norm; 0 disables clipping.
+   * @defaultValue `1.0`
+   */
   clip: z.number().min(0).default(1.0),
+  /** @defaultValue `0` */
   seed: z.number().int().default(0),
+  /** @defaultValue `128` */
   maxLength: z.number().int().min(8).default(128),
-  /** Cross-entropy over the class logits, or over the whole vocabulary on the label token. */
+  /**
+   * Cross-entropy over the class logits, or over the whole vocabulary on the label token.
+   * @defaultValue `"class"`
+   */
   loss: z.enum(["class", "vocab"]).default("class"),
 };
 
@@ -47,9 +68,15 @@ export const TrainRequest = z.discriminatedUnion("method", [
       circuit: z.string().optional(),
       /** …or an explicit `[layer, head]` list. */
       heads: HeadList.optional(),
-      /** `hook`: gradient masks on full tensors; `delta`: per-slice parameters (optimizer state scales with the circuit). */
+      /**
+       * `hook`: gradient masks on full tensors; `delta`: per-slice parameters (optimizer state scales with the circuit).
+       * @defaultValue `"hook"`
+       */
       mask: z.enum(["hook", "delta"]).default("hook"),
-      /** GQA: `group` also trains the selected heads' shared K/V rows (the result lists the other heads that touches); `frozen` leaves K/V alone. */
+      /**
+       * GQA: `group` also trains the selected heads' shared K/V rows (the result lists the other heads that touches); `frozen` leaves K/V alone.
+       * @defaultValue `"group"`
+       */
       kv: z.enum(["group", "frozen"]).default("group"),
     })
     .strict(),
@@ -125,9 +152,14 @@ export const EvaluateRequest = z
     model: z.string(),
     data: z.array(DataRef).min(1),
     ...Prompt,
+    /** @defaultValue `64` */
     batchSize: z.number().int().positive().default(64),
+    /** @defaultValue `128` */
     maxLength: z.number().int().min(8).default(128),
-    /** Include per-example predictions and class logits. */
+    /**
+     * Include per-example predictions and class logits.
+     * @defaultValue `false`
+     */
     predictions: z.boolean().default(false),
     /** Mean-ablate these heads (z := μ of the `baseline` handle) while evaluating: circuit faithfulness. */
     ablate: z.object({ heads: z.array(z.tuple([z.number().int().min(0), z.number().int().min(0)])).min(1), baseline: z.string() }).strict().optional(),
