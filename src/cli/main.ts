@@ -15,4 +15,9 @@
  */
 import { run } from "./program.ts";
 
+// `ctsft --help | head`: the reader closed the pipe; that is not our failure.
+process.stdout.on("error", (e: NodeJS.ErrnoException) => {
+  if (e.code === "EPIPE") process.exit(process.exitCode ?? 0);
+  throw e;
+});
 process.exitCode = await run(process.argv.slice(2));
