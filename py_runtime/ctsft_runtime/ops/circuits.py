@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
 from .context import OpContext, Reply
+from .fields import NonEmpty, Positive
 from .registry import op
 
 
 class SelectBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
-    scores: str  # path of a scores file written by `score`
+    scores: NonEmpty  # path of a scores file written by `score`
     strategy: Literal["circuit", "low", "random", "explicit"] = "circuit"
-    top_k: int | None = None
-    budget: float | None = None
+    top_k: Positive | None = None
+    budget: Annotated[float, msgspec.Meta(gt=0, le=1)] | None = None
     threshold: float | None = None
     heads: list[tuple[int, int]] | None = None  # for `explicit`
     seed: int = 0

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import msgspec
 
 from ..errors import BadRequest
+from .fields import Labels, NonEmpty, Positive
 from .state import RuntimeState
 
 if TYPE_CHECKING:  # the data layer imports torch; ops must import without it (fast hello)
@@ -23,14 +24,14 @@ class DataRef(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
     """A dataset: a loaded handle, a file, or a NusaX language split (exactly one)."""
 
     handle: str | None = None
-    path: str | None = None
+    path: NonEmpty | None = None
     nusax: NusaxRef | None = None
     text_column: str | None = None
     label_column: str | None = None
-    labels: list[str] | None = None
+    labels: Labels | None = None
     format: Literal["csv", "tsv", "jsonl"] | None = None
-    limit: int | None = None
-    per_class: int | None = None
+    limit: Positive | None = None
+    per_class: Positive | None = None
     seed: int = 0
 
 

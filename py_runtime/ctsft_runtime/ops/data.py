@@ -6,6 +6,7 @@ import msgspec
 
 from .common import DataRef, dataset_info, resolve_data
 from .context import OpContext, Reply
+from .fields import NonEmpty, Positive
 from .registry import op
 
 
@@ -14,12 +15,12 @@ class DataLoadBody(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class SyntheticBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
-    out: str
+    out: NonEmpty
     seed: int = 0
     languages: dict[str, float] | None = None  # name -> distance from the source (0..1)
-    n_train: int = 300
-    n_valid: int = 100
-    n_test: int = 300
+    n_train: Positive = 300
+    n_valid: Positive = 100
+    n_test: Positive = 300
 
 
 @op("data.load", DataLoadBody)

@@ -3,30 +3,31 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
 from ..errors import BadRequest, NonFinite
 from .common import DataRef, prompt_for, resolve_data
 from .context import OpContext, Reply
+from .fields import Heads, MaxLength, Positive
 from .registry import op
 
 
 class Ablation(msgspec.Struct, forbid_unknown_fields=True):
     """Mean-ablate these heads (z := μ from `baseline`) while evaluating: circuit faithfulness."""
 
-    heads: list[tuple[int, int]]
+    heads: Heads
     baseline: str
 
 
 class EvaluateBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
     model: str
-    data: list[DataRef]
+    data: Annotated[list[DataRef], msgspec.Meta(min_length=1)]
     template: str | None = None
     verbalizer: dict[str, str] | None = None
-    batch_size: int = 64
-    max_length: int = 128
+    batch_size: Positive = 64
+    max_length: MaxLength = 128
     predictions: bool = False
     ablate: Ablation | None = None
 

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
 from ..errors import BadRequest
 from ..protocol.codec import camel
 from .context import OpContext, Reply
+from .fields import NonEmpty, Positive
 from .registry import op
 
 
 class LoadBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
-    source: str
+    source: NonEmpty
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     device: str | None = None  # default: the runtime's device
     trust_remote_code: bool = False
@@ -27,7 +28,7 @@ class HandleBody(msgspec.Struct, forbid_unknown_fields=True):
 
 class SaveBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
     handle: str
-    out: str
+    out: NonEmpty
     # Replace a non-empty folder ctsft did not write (never the root, the cwd or a parent).
     overwrite: bool = False
     # Only check that `out` may be written (the same rule as a save); write nothing.
@@ -40,14 +41,14 @@ Family = Literal["gpt2", "llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2"
 
 class CreateBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
     family: Family
-    layers: int
-    heads: int
-    d_model: int
-    corpus: list[str]
-    out: str
-    vocab: int = 2000
-    kv_heads: int | None = None
-    d_ff: int | None = None
+    layers: Positive
+    heads: Positive
+    d_model: Positive
+    corpus: Annotated[list[str], msgspec.Meta(min_length=1)]
+    out: NonEmpty
+    vocab: Positive = 2000
+    kv_heads: Positive | None = None
+    d_ff: Positive | None = None
     seed: int = 0
     text_column: str | None = None
     overwrite: bool = False
@@ -132,7 +133,7 @@ def create(ctx: OpContext, body: CreateBody) -> Reply:
 
 class DeltaBody(msgspec.Struct, forbid_unknown_fields=True):
     model: str
-    delta: str  # a delta directory (or a checkpoint directory holding `ctsft-delta/`)
+    delta: NonEmpty  # a delta directory (or a checkpoint directory holding `ctsft-delta/`)
     keep: bool = True  # apply: keep the delta with the model so `model.save` writes it beside
 
 

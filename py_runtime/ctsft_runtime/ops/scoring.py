@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
 from ..errors import BadRequest
 from .common import DataRef, prompt_for, resolve_data
 from .context import OpContext, Reply
+from .fields import Heads, MaxLength, Positive
 from .registry import op
 from .tensors import from_torch
 
@@ -17,7 +18,9 @@ Method = Literal["cdt", "ablation", "attribution", "cdt-unsigned"]
 
 
 class FaithfulnessBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
-    examples: int = 64  # label-balanced subsample of the discovery set that ablation runs on
+    examples: Annotated[int, msgspec.Meta(ge=2)] = (
+        64  # label-balanced subsample of the discovery set that ablation runs on
+    )
 
 
 class BaselineBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
@@ -25,8 +28,8 @@ class BaselineBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
     data: DataRef
     template: str | None = None
     verbalizer: dict[str, str] | None = None
-    batch_size: int = 32
-    max_length: int = 128
+    batch_size: Positive = 32
+    max_length: MaxLength = 128
 
 
 class ScoreBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
@@ -34,12 +37,12 @@ class ScoreBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
     data: DataRef
     method: Method = "cdt"
     baseline: str | None = None  # a handle from `baseline`; default: computed from `data`
-    heads: list[tuple[int, int]] | None = None  # default: every head
+    heads: Heads | None = None  # default: every head
     template: str | None = None
     verbalizer: dict[str, str] | None = None
-    batch_size: int = 32
-    max_length: int = 128
-    chunk: int = 16
+    batch_size: Positive = 32
+    max_length: MaxLength = 128
+    chunk: Positive = 16
     # cdt only: how later layers' attention patterns split (see scoring/cdt/pairs.py).
     pattern: Literal["decomposed", "frozen"] = "decomposed"
     # Spearman with exact mean-ablation on a subsample (True: the default subsample; False: off).

@@ -14,6 +14,7 @@ from .. import __version__
 from ..errors import CtsftError, Internal, OutOfMemory
 from ..protocol import PROTOCOL_VERSION, WireTensor
 from .context import OpContext, Reply
+from .fields import NonNegative, NonNegativeFloat
 from .registry import op
 from .tensors import from_torch, to_torch
 
@@ -30,9 +31,9 @@ class EchoBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
 
 class DiagnoseBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
     count: int = 10
-    interval_ms: float = 0.0
+    interval_ms: NonNegativeFloat = 0.0
     payload_bytes: int = 0
-    fail_at: int | None = None
+    fail_at: NonNegative | None = None
     fail_code: Literal["internal", "out_of_memory"] = "internal"
 
     def __post_init__(self) -> None:

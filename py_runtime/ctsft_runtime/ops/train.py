@@ -16,14 +16,15 @@ import msgspec
 from ..errors import BadRequest, NonFinite
 from .common import DataRef, prompt_for, resolve_data
 from .context import OpContext, Reply
+from .fields import Fraction, Heads, Labels, NonNegativeFloat, Positive, PositiveFloat
 from .registry import op
 
 
 class LoraBody(msgspec.Struct, forbid_unknown_fields=True):
-    r: int = 8
-    alpha: float = 16.0
-    dropout: float = 0.0
-    targets: list[str] | None = None
+    r: Positive = 8
+    alpha: PositiveFloat = 16.0
+    dropout: Fraction = 0.0
+    targets: Labels | None = None
 
 
 class TrainBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
@@ -37,15 +38,15 @@ class TrainBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
     batch_size: int = 16
     accumulate: int = 1
     schedule: Literal["linear", "cosine", "constant"] = "linear"
-    warmup: float = 0.06
-    weight_decay: float = 0.01
-    clip: float = 1.0
+    warmup: NonNegativeFloat = 0.06
+    weight_decay: NonNegativeFloat = 0.01
+    clip: NonNegativeFloat = 1.0
     seed: int = 0
     max_length: int = 128
     loss: Literal["class", "vocab"] = "class"
     method: Literal["full", "ctsft", "norms", "lora"] = "full"
     circuit: str | None = None  # ctsft: a circuit file...
-    heads: list[tuple[int, int]] | None = None  # ...or an explicit head list
+    heads: Heads | None = None  # ...or an explicit head list
     mask: Literal["hook", "delta"] = "hook"
     kv: Literal["group", "frozen"] = "group"
     lora: LoraBody | None = None

@@ -19,6 +19,7 @@ from typing import Any, Literal
 import msgspec
 
 from ..errors import BadRequest, Cancelled
+from ..ops.fields import NonNegative
 from ..protocol import PROTOCOL_VERSION, Header, WireTensor, encode_frames
 
 JobState = Literal["queued", "running", "done", "failed", "cancelled"]
@@ -159,4 +160,4 @@ class Job:
 
 class AttachBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
     job: str
-    from_seq: int = 0
+    from_seq: NonNegative = 0

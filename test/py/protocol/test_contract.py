@@ -127,6 +127,27 @@ def wrong(s: dict[str, Any]) -> list[Any]:
         out.append("not-a-member")
     if s.get("type") == "integer":
         out.append(1.5)
+    return out + out_of_bounds(s)
+
+
+def out_of_bounds(s: dict[str, Any]) -> list[Any]:
+    """Values of the right type just outside the schema's bounds: the runtime must refuse
+    them while decoding, as the SDK does, not somewhere later in the op."""
+    s = resolve(s)
+    step = 1 if s.get("type") == "integer" else 0.5
+    out: list[Any] = []
+    if "minimum" in s:
+        out.append(s["minimum"] - step)
+    if "exclusiveMinimum" in s:
+        out.append(s["exclusiveMinimum"])
+    if "maximum" in s:
+        out.append(s["maximum"] + step)
+    if "exclusiveMaximum" in s:
+        out.append(s["exclusiveMaximum"])
+    if s.get("minLength", 0) > 0:
+        out.append("x" * (s["minLength"] - 1))
+    if s.get("minItems", 0) > 0 and s.get("type") == "array":
+        out.append([])
     return out
 
 

@@ -1,0 +1,20 @@
+"""Field types with the bounds the SDK's zod schemas state (docs/contract.json), so a body the
+SDK refuses is refused by the runtime while decoding too, naming the field
+(test/py/protocol/test_contract.py checks both ends agree)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from msgspec import Meta
+
+Positive = Annotated[int, Meta(gt=0)]
+NonNegative = Annotated[int, Meta(ge=0)]
+PositiveFloat = Annotated[float, Meta(gt=0)]
+NonNegativeFloat = Annotated[float, Meta(ge=0)]
+Fraction = Annotated[float, Meta(ge=0, le=1)]
+NonEmpty = Annotated[str, Meta(min_length=1)]
+MaxLength = Annotated[int, Meta(ge=8)]  # tokens: room for a template and a label
+Head = tuple[NonNegative, NonNegative]
+Heads = Annotated[list[Head], Meta(min_length=1)]
+Labels = Annotated[list[str], Meta(min_length=1)]
