@@ -14,6 +14,7 @@ import msgspec
 import zmq
 
 from ..errors import BadRequest, CtsftError, Forbidden, VersionMismatch
+from ..ops.system import Empty
 from ..protocol import PROTOCOL_VERSION, ErrorBody, Header
 from ..protocol.codec import decode_body, decode_header
 from .tenants import tenant_key
@@ -26,10 +27,6 @@ _encoder = msgspec.msgpack.Encoder()
 
 class CancelBody(msgspec.Struct, forbid_unknown_fields=True):
     target: str
-
-
-class Empty(msgspec.Struct, forbid_unknown_fields=True):
-    pass
 
 
 class Control:
