@@ -9,13 +9,13 @@ export { RunStream, type Reply } from "./api/stream.ts";
 export { Jobs, type AttachOptions } from "./api/jobs.ts";
 export { Data, DatasetHandle, type DataInput } from "./api/data.ts";
 export { Handle, handleId, type HandleId, type HandleLike } from "./api/handles.ts";
-export { ModelHandle, Models } from "./api/models.ts";
+export { type DeltaLoadOptions, Deltas, type GenerateOptions, ModelHandle, Models, type PredictInput, type PredictOptions } from "./api/models.ts";
 export { Circuits, FAITHFULNESS_WARN, rankHeads, scoreDiagnostics, Scoring, type BaselineOptions, type RankedHead, type ScoreOptions } from "./api/scoring.ts";
 export { addClient, createKeys, readClientKeys, type ClientKeyFiles, type CreateKeysOptions } from "./api/keys.ts";
 export { serveRuntime, type ServeOptions } from "./api/serve.ts";
 export { ctsftHome, setup, TORCH_PIN, type SetupOptions, type SetupProgress, type SetupResult, type TorchVariant } from "./api/setup.ts";
 export type { HeartbeatOptions } from "./transport/connection.ts";
-export type { EvaluateOptions, TrainOptions } from "./api/runtime.ts";
+export type { CtsftTrainOptions, EvaluateOptions, FullTrainOptions, LoraTrainOptions, NormsTrainOptions, TrainOptions } from "./api/runtime.ts";
 export {
   BadRequestError,
   CancelledError,

@@ -2,6 +2,7 @@ import { z } from "zod";
 import { BadRequestError } from "../errors.ts";
 import { OPS, type OpEvent, type OpName, type OpRequest, type OpResult, StatusResult, type StreamingOp } from "../schema/ops.ts";
 import type { Tensors } from "../schema/tensor.ts";
+import type { CtsftTrainRequest, EvaluateRequest, FullTrainRequest, LoraTrainRequest, NormsTrainRequest } from "../schema/train.ts";
 import type { HelloBody } from "../schema/wire.ts";
 import { Connection, type CurveKeys, type HeartbeatOptions, launchEmbedded, launchProcess, tcpEndpoints } from "../transport/index.ts";
 import { Data, type DataInput, dataRef } from "./data.ts";
@@ -11,13 +12,35 @@ import { ModelHandle, Models } from "./models.ts";
 import { Circuits, Scoring } from "./scoring.ts";
 import { parse, type Reply, RunStream } from "./stream.ts";
 
-type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+/** Where the `train` and `evaluate` ops take ids, the SDK also takes handles and datasets. */
+interface TrainData {
+  /** The model to train (a handle from `models.load`, or its id). */
+  model: HandleLike;
+  /** Training set: a dataset handle, or a reference the runtime resolves (file, NusaX, synthetic). */
+  data: DataInput;
+  /** Validation set, evaluated after each epoch. */
+  valid?: DataInput;
+}
+type Handled = "model" | "data" | "valid";
 
-/** {@link Runtime.train} request: the `train` op's (per-method options, discriminated by
- * `method`), with handles accepted for model and data. */
-export type TrainOptions = DistributiveOmit<OpRequest<"train">, "model" | "data" | "valid"> & { model: HandleLike; data: DataInput; valid?: DataInput };
+/** {@link Runtime.train} with `method: "full"` or no method: every parameter. */
+export interface FullTrainOptions extends Omit<z.input<typeof FullTrainRequest>, Handled>, TrainData {}
+/** {@link Runtime.train} with `method: "ctsft"`: the circuit's head slices plus every norm. */
+export interface CtsftTrainOptions extends Omit<z.input<typeof CtsftTrainRequest>, Handled>, TrainData {}
+/** {@link Runtime.train} with `method: "norms"`: norm parameters only. */
+export interface NormsTrainOptions extends Omit<z.input<typeof NormsTrainRequest>, Handled>, TrainData {}
+/** {@link Runtime.train} with `method: "lora"`: LoRA adapters through peft. */
+export interface LoraTrainOptions extends Omit<z.input<typeof LoraTrainRequest>, Handled>, TrainData {}
+/** {@link Runtime.train} request: the `train` op's per-method options, discriminated by `method`. */
+export type TrainOptions = FullTrainOptions | CtsftTrainOptions | NormsTrainOptions | LoraTrainOptions;
+
 /** {@link Runtime.evaluate} request, with handles accepted. */
-export type EvaluateOptions = Omit<OpRequest<"evaluate">, "model" | "data"> & { model: HandleLike; data: DataInput[] };
+export interface EvaluateOptions extends Omit<z.input<typeof EvaluateRequest>, "model" | "data"> {
+  /** The model to evaluate. */
+  model: HandleLike;
+  /** One or more datasets; each gets its own report. */
+  data: DataInput[];
+}
 
 /** How the runtime is started. */
 export type RuntimeMode = "process" | "embedded" | "remote";

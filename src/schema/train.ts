@@ -55,45 +55,70 @@ const TrainCommon = {
 
 const HeadList = z.array(z.tuple([z.number().int().min(0), z.number().int().min(0)])).min(1);
 
+/** `train` with `method: "full"` (or no method): every parameter (competence tuning, and the continued-full-FT baseline). */
+export const FullTrainRequest = z.object({ method: z.literal("full").optional(), ...TrainCommon }).strict();
+
+/** `train` with `method: "ctsft"`: the circuit's head slices plus every norm. */
+export const CtsftTrainRequest = z
+  .object({
+    method: z.literal("ctsft"),
+    ...TrainCommon,
+    /** A circuit file from `circuits.select` (checked against this model's fingerprint)… */
+    circuit: z.string().optional(),
+    /** …or an explicit `[layer, head]` list. */
+    heads: HeadList.optional(),
+    /**
+     * `hook`: gradient masks on full tensors; `delta`: per-slice parameters (optimizer state scales with the circuit).
+     * @defaultValue `"hook"`
+     */
+    mask: z.enum(["hook", "delta"]).default("hook"),
+    /**
+     * GQA: `group` also trains the selected heads' shared K/V rows (the result lists the other heads that touches); `frozen` leaves K/V alone.
+     * @defaultValue `"group"`
+     */
+    kv: z.enum(["group", "frozen"]).default("group"),
+  })
+  .strict();
+
+/** `train` with `method: "norms"`: norm parameters only (LayerNorm/RMSNorm weights and biases). */
+export const NormsTrainRequest = z
+  .object({
+    method: z.literal("norms"),
+    ...TrainCommon,
+    /**
+     * `hook`: gradient masks on full tensors; `delta`: per-slice parameters.
+     * @defaultValue `"hook"`
+     */
+    mask: z.enum(["hook", "delta"]).default("hook"),
+  })
+  .strict();
+
+/** LoRA settings of `method: "lora"`. */
+export const LoraSettings = z
+  .object({
+    /** @defaultValue `8` */
+    r: z.number().int().positive().default(8),
+    /** @defaultValue `16` */
+    alpha: z.number().positive().default(16),
+    /** @defaultValue `0` */
+    dropout: z.number().min(0).max(1).default(0),
+    /** Module names to adapt (default: the attention projections). */
+    targets: z.array(z.string()).min(1).optional(),
+  })
+  .strict();
+
+/** `train` with `method: "lora"`: LoRA adapters through peft (attention projections by default). */
+export const LoraTrainRequest = z
+  .object({
+    method: z.literal("lora"),
+    ...TrainCommon,
+    /** @defaultValue `{ r: 8, alpha: 16, dropout: 0 }` */
+    lora: LoraSettings.default({ r: 8, alpha: 16, dropout: 0 }),
+  })
+  .strict();
+
 /** Per-method training options: a discriminated union on `method` (default `full`). */
-export const TrainRequest = z.discriminatedUnion("method", [
-  /** Every parameter (competence tuning, and the continued-full-FT baseline). */
-  z.object({ method: z.literal("full").optional(), ...TrainCommon }).strict(),
-  /** CT-SFT: the circuit's head slices plus every norm. */
-  z
-    .object({
-      method: z.literal("ctsft"),
-      ...TrainCommon,
-      /** A circuit file from `circuits.select` (checked against this model's fingerprint)… */
-      circuit: z.string().optional(),
-      /** …or an explicit `[layer, head]` list. */
-      heads: HeadList.optional(),
-      /**
-       * `hook`: gradient masks on full tensors; `delta`: per-slice parameters (optimizer state scales with the circuit).
-       * @defaultValue `"hook"`
-       */
-      mask: z.enum(["hook", "delta"]).default("hook"),
-      /**
-       * GQA: `group` also trains the selected heads' shared K/V rows (the result lists the other heads that touches); `frozen` leaves K/V alone.
-       * @defaultValue `"group"`
-       */
-      kv: z.enum(["group", "frozen"]).default("group"),
-    })
-    .strict(),
-  /** Norm parameters only (LayerNorm/RMSNorm weights and biases). */
-  z.object({ method: z.literal("norms"), ...TrainCommon, mask: z.enum(["hook", "delta"]).default("hook") }).strict(),
-  /** LoRA adapters through peft (attention projections by default). */
-  z
-    .object({
-      method: z.literal("lora"),
-      ...TrainCommon,
-      lora: z
-        .object({ r: z.number().int().positive().default(8), alpha: z.number().positive().default(16), dropout: z.number().min(0).max(1).default(0), targets: z.array(z.string()).min(1).optional() })
-        .strict()
-        .default({ r: 8, alpha: 16, dropout: 0 }),
-    })
-    .strict(),
-]);
+export const TrainRequest = z.discriminatedUnion("method", [FullTrainRequest, CtsftTrainRequest, NormsTrainRequest, LoraTrainRequest]);
 
 const Metrics = z.object({ accuracy: z.number(), macroF1: z.number(), n: z.number().int() });
 

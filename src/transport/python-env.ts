@@ -51,7 +51,7 @@ export interface SetupOptions {
   /** Rebuild even when the marker says the environment is current. */
   force?: boolean;
   /** Also install the repository's test tools (pytest, hypothesis, ruff) from the dev lock, into
-   * a separate folder that only {@link runtimeEnv} with the result's `pythonPath` sees. */
+   * a separate folder that only `runtimeEnv` with the result's `pythonPath` sees. */
   dev?: boolean;
   /** Which torch build (default: `$CTSFT_TORCH`, else CUDA when `nvidia-smi` lists a GPU). */
   torch?: TorchVariant;
@@ -62,7 +62,7 @@ export interface SetupResult {
   python: string;
   /** The managed environment (undefined with `CTSFT_PYTHON`). */
   envDir?: string;
-  /** Extra PYTHONPATH entries for {@link runtimeEnv} (the dev tools, with `dev`). */
+  /** Extra PYTHONPATH entries for `runtimeEnv` (the dev tools, with `dev`). */
   pythonPath: string[];
   /** Whether this call built or installed anything (false: it was already current). */
   built: boolean;
