@@ -107,6 +107,28 @@ const DOCS: Record<OpName, OpDoc> = {
     summary: "Selects a circuit from a scores file by a rule (top-k, parameter budget or threshold) under a strategy.",
     example: { scores: "out/scores.json", topK: 2 },
   },
+  "deltas.load": {
+    summary:
+      "Keeps a sparse delta beside a model's weights under a name, for `predict` and `generate` to use per row; the weights themselves never change. " +
+      "Refused (`body.delta`) unless the delta's base fingerprint is the model's, and (`body.name`) when the name is taken and not `overwrite`. " +
+      "While a model has named deltas, ops that change its weights (`train`, `delta.apply`, `delta.revert`) are refused on `body.model`.",
+    example: { model: "m1", name: "jav", delta: "out/jav/ctsft-delta" },
+  },
+  "deltas.unload": { summary: "Drops a named delta from a model; `unloaded` is false when it was not loaded.", example: { model: "m1", name: "jav" } },
+  "deltas.list": { summary: "The model's named deltas, in loading order.", example: { model: "m1" } },
+  predict: {
+    summary:
+      "Class probabilities of texts (or of a dataset's texts), batched, each row with its own delta or the base model; a `batch` event after each batch. " +
+      "Empty `texts` give an empty result. Unknown delta names and a per-row `delta` of the wrong length are refused on `body.delta`.",
+    errors: ["non_finite"],
+    example: { model: "m1", texts: ["the food was great", "nasi ne enak"], delta: [null, "jav"] },
+  },
+  generate: {
+    summary:
+      "Continues each prompt with transformers' own generation (greedy at temperature 0, else sampled from `seed`); a `token` event per decoded piece. " +
+      "A cancel stops it within one token.",
+    example: { model: "m1", prompts: ["Once upon a time"], maxNewTokens: 16, delta: "jav" },
+  },
 };
 
 const CONTROL_DOCS: Record<ControlName, OpDoc & { kind: "req" | "cancel"; socket: "control" | "requests" }> = {
@@ -137,7 +159,7 @@ function readDescriptions(): Descriptions {
   const own = new Map<string, Map<string, string>>();
   const spreads = new Map<string, string[]>();
   const dir = new URL("src/schema/", ROOT);
-  for (const file of ["adapt.ts", "data.ts", "models.ts", "ops.ts", "scoring.ts", "train.ts", "wire.ts"]) {
+  for (const file of ["adapt.ts", "data.ts", "models.ts", "ops.ts", "scoring.ts", "serving.ts", "train.ts", "wire.ts"]) {
     const src = ts.createSourceFile(file, readFileSync(new URL(file, dir), "utf8"), ts.ScriptTarget.ES2022, true);
     src.forEachChild((stmt) => {
       if (!ts.isVariableStatement(stmt)) return;
@@ -156,6 +178,8 @@ function readDescriptions(): Descriptions {
             if (doc && !props.has(node.name.text)) props.set(node.name.text, doc.replace(/\s+/g, " ").trim());
           }
           if (ts.isSpreadAssignment(node) && ts.isIdentifier(node.expression)) links.push(node.expression.text);
+          // A union of named schemas (`z.discriminatedUnion("method", [FullTrainRequest, …])`) documents its members' fields.
+          if (ts.isArrayLiteralExpression(node)) for (const el of node.elements) if (ts.isIdentifier(el)) links.push(el.text);
           ts.forEachChild(node, visit);
         };
         visit(decl.initializer);
@@ -190,6 +214,10 @@ const SHARED: Record<string, z.ZodType> = {
   Stability: S.Stability,
   Faithfulness: S.Faithfulness,
   JobInfo: S.JobInfo,
+  DeltaChoice: S.DeltaChoice,
+  DeltaInfo: S.DeltaInfo,
+  Prediction: S.Prediction,
+  GenerateOutput: S.GenerateOutput,
 };
 
 const NAMES = new Map<unknown, string>(Object.entries(S).map(([k, v]) => [v, k]));
@@ -326,7 +354,8 @@ function typeOf(s: Schema): string {
       return "null";
     case "array": {
       if (Array.isArray(s.prefixItems)) return nullable(`[${(s.prefixItems as Schema[]).map(typeOf).join(", ")}]`);
-      const item = typeOf((s.items ?? {}) as Schema);
+      const items = (s.items ?? {}) as Schema;
+      const item = items.anyOf || items.oneOf ? `(${typeOf(items)})` : typeOf(items);
       const min = typeof s.minItems === "number" && s.minItems > 0 ? ` (≥ ${s.minItems})` : "";
       return `array of ${item}${min}`;
     }

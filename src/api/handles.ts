@@ -1,10 +1,11 @@
-import type { OpName, OpRequest, OpResult } from "../schema/ops.ts";
+import type { OpEvent, OpName, OpRequest, OpResult, StreamingOp } from "../schema/ops.ts";
 import type { CallOptions } from "./runtime.ts";
-import type { Reply } from "./stream.ts";
+import type { Reply, RunStream } from "./stream.ts";
 
-/** What resources need from the runtime: typed calls. Keeps resources free of transport. */
+/** What resources need from the runtime: typed calls and streams. Keeps resources free of transport. */
 export interface Caller {
   call<O extends OpName>(op: O, request: OpRequest<O>, options?: CallOptions): Promise<Reply<OpResult<O>>>;
+  stream<O extends StreamingOp>(op: O, request: OpRequest<O>, options?: CallOptions): RunStream<OpEvent<O>, OpResult<O>>;
 }
 
 declare const HANDLE_ID: unique symbol;

@@ -1,7 +1,65 @@
-import type { OpRequest, OpResult } from "../schema/ops.ts";
+import type { z } from "zod";
 import type { ModelInfo } from "../schema/models.ts";
-import { type Caller, Handle } from "./handles.ts";
+import type { OpRequest, OpResult } from "../schema/ops.ts";
+import type { DeltaInfo, GenerateEvent, GenerateRequest, GenerateResult, PredictEvent, PredictRequest, PredictResult } from "../schema/serving.ts";
+import { type DataInput, dataRef } from "./data.ts";
+import { type Caller, Handle, type HandleId } from "./handles.ts";
 import type { CallOptions } from "./runtime.ts";
+import type { RunStream } from "./stream.ts";
+
+/** What {@link ModelHandle.predict} classifies: texts (possibly none), or a dataset's texts (its labels are not used). */
+export type PredictInput = readonly string[] | DataInput;
+
+/** Options of {@link ModelHandle.predict}: the `predict` op's settings (delta per row, batch
+ * size, label set, prompt, token limit), plus an `AbortSignal`. */
+export interface PredictOptions extends Pick<z.input<typeof PredictRequest>, "delta" | "batchSize" | "labels" | "template" | "verbalizer" | "maxLength"> {
+  /** Cancels the prediction (between batches) when aborted; the call rejects with `CancelledError`. */
+  signal?: AbortSignal;
+}
+
+/** Options of {@link ModelHandle.generate}: the `generate` op's settings (length, sampling,
+ * stop strings, seed, delta per prompt), plus an `AbortSignal`. */
+export interface GenerateOptions extends Omit<z.input<typeof GenerateRequest>, "model" | "prompts"> {
+  /** Stops the generation within one token when aborted; the stream ends with `CancelledError`. */
+  signal?: AbortSignal;
+}
+
+/** Options of {@link Deltas.load}. */
+export interface DeltaLoadOptions {
+  /** Replace a delta already loaded under the same name (refused otherwise). Default false. */
+  overwrite?: boolean;
+  signal?: AbortSignal;
+}
+
+/**
+ * A model's named deltas (`model.deltas`): sparse CT-SFT deltas kept beside the base weights,
+ * which never change, so `predict` and `generate` can give each row its own delta (or none).
+ * Each is checked against the base model's fingerprint when it is loaded.
+ */
+export class Deltas {
+  constructor(
+    private readonly caller: Caller,
+    private readonly model: HandleId,
+  ) {}
+
+  /** Load the delta in `dir` (a `ctsft-delta` folder, or a checkpoint that keeps one) as `name`.
+   * A delta of another base is refused with a `BadRequestError` on `body.delta`; a name already
+   * taken, on `body.name` (unless `overwrite`). */
+  async load(name: string, dir: string, how: DeltaLoadOptions = {}): Promise<DeltaInfo> {
+    const { signal, overwrite = false } = how;
+    return (await this.caller.call("deltas.load", { model: this.model, name, delta: dir, overwrite }, { signal })).body;
+  }
+
+  /** Drop the delta named `name`; false when there was none. */
+  async unload(name: string, options?: CallOptions): Promise<boolean> {
+    return (await this.caller.call("deltas.unload", { model: this.model, name }, options)).body.unloaded;
+  }
+
+  /** The loaded deltas, in loading order. */
+  async list(options?: CallOptions): Promise<DeltaInfo[]> {
+    return (await this.caller.call("deltas.list", { model: this.model }, options)).body.deltas;
+  }
+}
 
 /** A model held by the runtime. */
 export class ModelHandle extends Handle {
@@ -12,6 +70,36 @@ export class ModelHandle extends Handle {
     public info: ModelInfo,
   ) {
     super(caller, id);
+    this.deltas = new Deltas(caller, this.id);
+  }
+
+  /** Named deltas on this model, for {@link ModelHandle.predict} and {@link ModelHandle.generate}. */
+  readonly deltas: Deltas;
+
+  /** Classify texts (or a dataset's texts): per text the most probable label, the class
+   * probabilities and logits, in input order, over the model's task labels (or `labels`).
+   * No texts give a result with no predictions. `delta` names a loaded delta for every row,
+   * or gives one entry per row (`null`: the base model), so one call can mix languages.
+   * For the `batch` progress events, use {@link ModelHandle.predictStream}. */
+  async predict(input: PredictInput, options: PredictOptions = {}): Promise<PredictResult> {
+    return (await this.predictStream(input, options).finalResult()).body;
+  }
+
+  /** {@link ModelHandle.predict} as a stream: a `batch` event after each batch, then `result`. */
+  predictStream(input: PredictInput, options: PredictOptions = {}): RunStream<PredictEvent, PredictResult> {
+    const { signal, ...settings } = options;
+    const rows = isTexts(input) ? { texts: [...input] } : { data: dataRef(input) };
+    return this.caller.stream("predict", { model: this.id, ...rows, ...settings }, { signal });
+  }
+
+  /** Continue a prompt (or several, as one batch) with transformers' own generation: a
+   * `token` event per decoded piece of text, then `result` with each prompt's full output.
+   * Greedy at `temperature` 0 (the default); sampled from `seed` otherwise. Leaving the
+   * `for await` loop early (or aborting `signal`) stops the generation within one token. */
+  generate(prompt: string | readonly string[], options: GenerateOptions = {}): RunStream<GenerateEvent, GenerateResult> {
+    const { signal, ...settings } = options;
+    const prompts = typeof prompt === "string" ? [prompt] : [...prompt];
+    return this.caller.stream("generate", { model: this.id, prompts, ...settings }, { signal });
   }
 
   /** Re-read the model's info (e.g. the task recorded by training). */
@@ -43,6 +131,10 @@ export class ModelHandle extends Handle {
   async revertDelta(delta: string, options?: CallOptions): Promise<OpResult<"delta.revert">> {
     return (await this.caller.call("delta.revert", { model: this.id, delta, keep: false }, options)).body;
   }
+}
+
+function isTexts(input: PredictInput): input is readonly string[] {
+  return Array.isArray(input);
 }
 
 /** `runtime.models`: load and create models. */

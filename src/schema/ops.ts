@@ -2,6 +2,20 @@ import { z } from "zod";
 import { DataLoadRequest, DataLoadResult, SyntheticRequest, SyntheticResult } from "./data.ts";
 import { CreateModelRequest, CreateModelResult, HandleRequest, LoadModelRequest, LoadModelResult, ModelInfo, ReleaseResult, SaveModelRequest, SaveResult, DeltaRequest, DeltaResult } from "./models.ts";
 import { BaselineRequest, BaselineResult, Circuit, ScoreEvent, ScoreRequest, ScoresFile, SelectRequest } from "./scoring.ts";
+import {
+  DeltaInfo,
+  DeltaListRequest,
+  DeltaListResult,
+  DeltaLoadRequest,
+  DeltaUnloadRequest,
+  DeltaUnloadResult,
+  GenerateEvent,
+  GenerateRequest,
+  GenerateResult,
+  PredictEvent,
+  PredictRequest,
+  PredictResult,
+} from "./serving.ts";
 import { EvaluateEvent, EvaluateRequest, EvaluateResult, TrainEvent, TrainRequest, TrainResult } from "./train.ts";
 
 /**
@@ -139,6 +153,11 @@ export const OPS = {
   baseline: { request: BaselineRequest, event: ScoreEvent, result: BaselineResult },
   score: { request: ScoreRequest, event: ScoreEvent, result: ScoresFile },
   "circuit.select": { request: SelectRequest, result: Circuit },
+  "deltas.load": { request: DeltaLoadRequest, result: DeltaInfo },
+  "deltas.unload": { request: DeltaUnloadRequest, result: DeltaUnloadResult },
+  "deltas.list": { request: DeltaListRequest, result: DeltaListResult },
+  predict: { request: PredictRequest, event: PredictEvent, result: PredictResult },
+  generate: { request: GenerateRequest, event: GenerateEvent, result: GenerateResult },
 } as const;
 
 /** Name of a runtime operation. */
