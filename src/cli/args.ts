@@ -11,6 +11,7 @@ export const INTEGER_FLAGS: ReadonlySet<string> = new Set([
   "--seeds",
   "--lora-r",
   "--top-k",
+  "--max-new-tokens",
   "--per-class",
   "--faithfulness",
   "--layers",

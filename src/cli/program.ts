@@ -10,8 +10,10 @@ import { deltaCommand } from "./delta.ts";
 import { demoCommand } from "./demo.ts";
 import { doctorCommand } from "./doctor.ts";
 import { evaluateCommand } from "./evaluate.ts";
+import { generateCommand } from "./generate.ts";
 import { keysCommand } from "./keys.ts";
 import { newModelCommand } from "./new-model.ts";
+import { predictCommand } from "./predict.ts";
 import { scoreCommand } from "./score.ts";
 import { serveCommand } from "./serve.ts";
 import { setupCommand } from "./setup.ts";
@@ -45,7 +47,7 @@ export function program(): Command {
     .helpOption("-h, --help", "show help")
     .helpCommand("help [command]", "show help for a command")
     .addHelpText("after", EXIT_CODES);
-  for (const make of [demoCommand, adaptCommand, setupCommand, doctorCommand, serveCommand, keysCommand, newModelCommand, trainCommand, evaluateCommand, scoreCommand, deltaCommand, circuitCommand]) {
+  for (const make of [demoCommand, adaptCommand, setupCommand, doctorCommand, serveCommand, keysCommand, newModelCommand, trainCommand, evaluateCommand, predictCommand, generateCommand, scoreCommand, deltaCommand, circuitCommand]) {
     root.addCommand(make());
   }
   configure(root, "ctsft");
