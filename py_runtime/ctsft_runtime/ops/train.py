@@ -12,12 +12,14 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import msgspec
+from msgspec import UNSET, UnsetType
 
 from ..errors import BadRequest, NonFinite
 from .common import DataRef, prompt_for, resolve_data
 from .context import OpContext, Reply
 from .fields import Fraction, Heads, Labels, NonNegativeFloat, Positive, PositiveFloat
 from .registry import op
+from .serving import refuse_named_deltas
 
 
 class LoraBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -45,11 +47,13 @@ class TrainBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
     max_length: int = 128
     loss: Literal["class", "vocab"] = "class"
     method: Literal["full", "ctsft", "norms", "lora"] = "full"
+    # Options of one method (zod's per-method forms): UNSET tells "not given" from a default,
+    # so that e.g. `mask` with `full` is refused rather than ignored.
     circuit: str | None = None  # ctsft: a circuit file...
     heads: Heads | None = None  # ...or an explicit head list
-    mask: Literal["hook", "delta"] = "hook"
-    kv: Literal["group", "frozen"] = "group"
-    lora: LoraBody | None = None
+    mask: Literal["hook", "delta"] | UnsetType = UNSET
+    kv: Literal["group", "frozen"] | UnsetType = UNSET
+    lora: LoraBody | UnsetType | None = UNSET
 
     def __post_init__(self) -> None:
         for name, value, low in (
@@ -62,6 +66,21 @@ class TrainBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
                 raise msgspec.ValidationError(f"{name} must be at least {low}, got {value} - at `$.{name}`")
         if not self.lr > 0:
             raise msgspec.ValidationError(f"lr must be positive, got {self.lr} - at `$.lr`")
+        for name in ("circuit", "heads", "mask", "kv", "lora"):
+            if getattr(self, name) not in (None, UNSET) and name not in _METHOD_OPTIONS[self.method]:
+                raise msgspec.ValidationError(f"{name} is not an option of method {self.method!r} - at `$.{name}`")
+        self.mask = "hook" if self.mask is UNSET else self.mask
+        self.kv = "group" if self.kv is UNSET else self.kv
+        if self.lora is UNSET:
+            self.lora = LoraBody() if self.method == "lora" else None
+
+
+_METHOD_OPTIONS: dict[str, tuple[str, ...]] = {
+    "full": (),
+    "ctsft": ("circuit", "heads", "mask", "kv"),
+    "norms": ("mask",),
+    "lora": ("lora",),
+}
 
 
 @op("train", TrainBody)
@@ -73,6 +92,7 @@ def train(ctx: OpContext, body: TrainBody) -> Reply:
 
     lm = ctx.state.get(ctx.state.models, "model", body.model, "model")
     lm.require_valid(body.model, "model")
+    refuse_named_deltas(lm, body.model)
     model_labels = lm.task.label_names if lm.task else None
     ds = resolve_data(ctx.state, body.data, "data", model_labels)
     valid = resolve_data(ctx.state, body.valid, "valid", ds.label_names) if body.valid else None
@@ -159,9 +179,7 @@ def _heads(ctx: OpContext, lm: Any, body: TrainBody) -> tuple[list[tuple[int, in
     from ..circuits.fingerprint import config_hash, weights_hash
 
     if body.method != "ctsft":
-        if body.circuit or body.heads:
-            raise BadRequest(f"circuit/heads apply to method ctsft, not {body.method}", path="circuit")
-        return None, None
+        return None, None  # circuit/heads with another method: refused while decoding
     if bool(body.circuit) == bool(body.heads):
         raise BadRequest("ctsft needs exactly one of circuit (a circuit file) or heads", path="circuit")
     if body.heads:

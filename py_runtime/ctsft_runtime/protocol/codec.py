@@ -11,6 +11,7 @@ import numpy as np
 
 from ..errors import BadRequest
 from .header import BufSpec, Header, RawHeader
+from .nulls import explicit_null
 from .tensors import DTYPES, WireTensor
 from .version import MAX_HEADER_BYTES
 
@@ -84,8 +85,10 @@ def decode_tensors(header: RawHeader, bufs: Sequence[bytes | memoryview]) -> dic
 def decode_body(raw: msgspec.Raw, typ: type) -> Any:
     """An op's body as its typed struct; an absent body (nil) means "all defaults". Errors
     name the offending field as `body.<field>`."""
+    buf = bytes(raw)
+    data = b"\x80" if buf == b"\xc0" else buf
     try:
-        return msgspec.msgpack.decode(b"\x80" if bytes(raw) == b"\xc0" else raw, type=typ, ext_hook=_no_ext)
+        body = msgspec.msgpack.decode(data, type=typ, ext_hook=_no_ext)
     except _ExtRefused:
         raise BadRequest("msgpack extension types are not part of the protocol", path="body") from None
     except msgspec.ValidationError as e:
@@ -93,6 +96,13 @@ def decode_body(raw: msgspec.Raw, typ: type) -> Any:
         raise BadRequest(f"invalid body: {e}", path=f"body.{field}" if field else "body") from None
     except msgspec.DecodeError as e:
         raise BadRequest(f"invalid body: {e}", path="body") from None
+    # 0xc0 (nil) never occurs inside UTF-8 text, so most bodies skip the second, untyped decode.
+    if b"\xc0" in data and (field := explicit_null(msgspec.msgpack.decode(data), typ)):
+        raise BadRequest(
+            f"invalid body: {field} is null; leave an optional field out instead - at `$.{field}`",
+            path=f"body.{field}",
+        )
+    return body
 
 
 def camel(name: str) -> str:

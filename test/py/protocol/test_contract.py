@@ -10,10 +10,11 @@ struct (`decode_body(raw, OPS[op].body_type)`, exactly what the server does) acc
 refuses the same ones. When `jsonschema` is installed, the verdicts are also checked against
 the JSON Schema itself.
 
-Not compared, because the runtime checks them after decoding (with the same `bad_request`):
-bounds (`batchSize > 0`, ...), a `DataRef` naming exactly one of handle/path/nusax, fields
-that belong to another `train` method, and `null` for an optional field (msgspec takes it as
-"absent").
+Also derived: each optional field given as `null` (refused unless its schema admits null),
+and, in a union of strict forms such as `train`'s methods, each field of another form.
+
+Not compared, because the runtime checks it after decoding (with the same `bad_request`): a
+`DataRef` naming exactly one of handle/path/nusax.
 """
 
 from __future__ import annotations
@@ -111,11 +112,13 @@ def _accepts_type(s: dict[str, Any], kind: str) -> bool:
         return any(_accepts_type(a, kind) for a in alts)
     if "const" in s or "enum" in s:
         values = [s["const"]] if "const" in s else s["enum"]
-        py = {"string": str, "integer": int, "boolean": bool, "array": list, "object": dict}[kind]
+        py = {"string": str, "integer": int, "boolean": bool, "array": list, "object": dict, "null": type(None)}[kind]
         return any(type(v) is py for v in values)
     t = s.get("type")
     if t is None:
         return True  # any
+    if isinstance(t, list):
+        return kind in t or (kind == "integer" and "number" in t)
     return t == kind or (t == "number" and kind == "integer")
 
 
@@ -165,6 +168,8 @@ def cases_for_object(
     for name, p in props.items():
         if name not in required:
             out.append((f"{where}{name} valid", {**base, name: valid(p)}, True))
+            # zod's optional fields are absent or a value: `null` is a wrong value there too
+            out.append((f"{where}{name}=null", {**base, name: None}, _accepts_type(p, "null")))
         for w in wrong(p):
             out.append((f"{where}{name}={w!r}", {**base, name: w}, False))
         # nested objects: the same cases one level down
@@ -200,6 +205,12 @@ def cases(schema: dict[str, Any]) -> list[Case]:
         prefix = f"form {i + 1}: " if alts is not None else ""
         base = valid(form)
         out += [(prefix + n, b, ok) for n, b, ok in cases_for_object(form, base, "", always=always)]
+        # A strict form refuses the options of the other forms (train's `mask` with `full`).
+        if form.get("additionalProperties") is False and alts is not None:
+            others = {k: p for f in forms if f is not form for k, p in f.get("properties", {}).items()}
+            for name, p in others.items():
+                if name not in form["properties"]:
+                    out.append((f"{prefix}{name} from another form", {**base, name: valid(p)}, False))
     return out
 
 
@@ -254,3 +265,25 @@ def test_cases_verdicts_match_json_schema(op: str):
     validator = jsonschema.Draft202012Validator(schema)
     for name, body, ok in cases(ALL[op]["request"]):
         assert validator.is_valid(body) == ok, f"{op} {name}: {json.dumps(body)}"
+
+
+@pytest.mark.parametrize(
+    ("body", "path", "says"),
+    [
+        ({"model": "m1", "data": {"path": "a.csv"}, "mask": "delta"}, "body.mask", "not an option of method 'full'"),
+        ({"model": "m1", "data": {"path": "a.csv"}, "method": "lora", "kv": "frozen"}, "body.kv", "method 'lora'"),
+        ({"model": "m1", "data": {"path": "a.csv"}, "valid": None}, "body.valid", "valid is null"),
+        ({"model": "m1", "data": {"path": "a.csv", "limit": None}}, "body.data.limit", "data.limit is null"),
+    ],
+)
+def test_refusals_name_the_field(body: dict[str, Any], path: str, says: str):
+    with pytest.raises(BadRequest) as e:
+        decode_body(msgspec.Raw(msgspec.msgpack.encode(body)), OPS["train"].body_type)
+    assert e.value.path == path
+    assert says in str(e.value)
+
+
+def test_null_stays_a_value_where_the_schema_allows_it():
+    # echo's payload is `unknown`: null inside it is data, not an absent field
+    body = decode_body(msgspec.Raw(msgspec.msgpack.encode({"payload": {"a": None}})), OPS["echo"].body_type)
+    assert body.payload == {"a": None}
