@@ -70,6 +70,28 @@ describe("where the environment lives", () => {
     const smi = spawnSync("nvidia-smi", ["-L"], { encoding: "utf8" });
     await withEnv({ CTSFT_TORCH: undefined }, () => assert.equal(detectTorchVariant().variant, smi.status === 0 && /^GPU \d+/m.test(smi.stdout) ? "cuda" : "cpu"));
   });
+
+  it("picks the CUDA build where nvidia-smi lists a GPU, the CPU build where it lists none or fails", () => {
+    // A stand-in `nvidia-smi` first on PATH, in a fresh process (the detection is cached).
+    const variantWith = (script: string) => {
+      const bin = temp();
+      writeFileSync(join(bin, "nvidia-smi"), `#!/bin/sh\n${script}\n`, { mode: 0o755 });
+      const code = `import { detectTorchVariant, venvDir } from ${JSON.stringify(join(ROOT, "src/transport/python-env.ts"))};
+        const d = detectTorchVariant(); console.log(JSON.stringify({ ...d, dir: venvDir() }));`;
+      const env = { ...process.env, PATH: `${bin}:${process.env.PATH}`, CTSFT_TORCH: "", CTSFT_VENV: "" };
+      const r = spawnSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", code], { cwd: ROOT, env, encoding: "utf8" });
+      assert.equal(r.status, 0, r.stderr);
+      return JSON.parse(r.stdout) as { variant: string; reason: string; dir: string };
+    };
+    const gpu = variantWith('echo "GPU 0: NVIDIA H200 (UUID: GPU-0)"');
+    assert.equal(gpu.variant, "cuda");
+    assert.match(gpu.reason, /NVIDIA H200/);
+    assert.match(gpu.dir, /-cuda$/);
+    assert.equal(variantWith('echo "No devices were found"').variant, "cpu");
+    const broken = variantWith("exit 9");
+    assert.equal(broken.variant, "cpu");
+    assert.match(broken.dir, /-cpu$/);
+  });
 });
 
 describe("the lock files", () => {
