@@ -29,7 +29,8 @@ def encode_batch(
     fmt: PromptFormat,
     max_length: int,
 ) -> dict[str, torch.Tensor]:
-    """Encode prompts: `input_ids` and `attention_mask` [B, T], `last_index` [B] (int64).
+    """Encode prompts: `input_ids` and `attention_mask` [B, T], `last_index` [B] (int64),
+    `truncated` [B] (bool: the row lost text tokens to `max_length`).
 
     T is the longest row in this batch (at most `max_length`). The tokenizer's own special
     tokens are kept at the front (a BOS) but dropped at the end (an EOS/SEP some
@@ -58,6 +59,7 @@ def encode_batch(
     )
     text_start = len(fmt.prefix)
     rows: list[list[int]] = []
+    truncated: list[bool] = []
     for b, text in enumerate(texts):
         ids = list(enc["input_ids"][b])
         special = list(enc["special_tokens_mask"][b])
@@ -65,6 +67,7 @@ def encode_batch(
         while ids and special[-1]:
             del ids[-1], special[-1], offsets[-1]
         excess = len(ids) - max_length
+        truncated.append(excess > 0)
         if excess > 0:
             text_end = text_start + len(text)
             # Tokens overlapping the text may go; one reaching into the tail stays with it.
@@ -97,7 +100,12 @@ def encode_batch(
         input_ids[b, : len(ids)] = torch.tensor(ids, dtype=torch.long)
         attention_mask[b, : len(ids)] = 1
     last_index = torch.tensor([len(r) - 1 for r in rows], dtype=torch.long)
-    return {"input_ids": input_ids, "attention_mask": attention_mask, "last_index": last_index}
+    return {
+        "input_ids": input_ids,
+        "attention_mask": attention_mask,
+        "last_index": last_index,
+        "truncated": torch.tensor(truncated, dtype=torch.bool),
+    }
 
 
 class Batch(NamedTuple):

@@ -2,16 +2,56 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, NamedTuple
 
 import torch
 
-from ..data import LabeledSet, PromptFormat, encode_batch, iterate_batches
+from ..data import LabeledSet, PromptFormat, encode_batch
+from ..errors import BadRequest
 from ..models.classify import class_logits
 
 
-@torch.no_grad()
+class LogitBatch(NamedTuple):
+    start: int  # index of the batch's first text
+    logits: torch.Tensor  # [b, C] float32, CPU
+    truncated: list[bool]  # per text: cut to fit max_length
+
+
+def logit_batches(
+    model: Any,
+    tokenizer: Any,
+    texts: Sequence[str],
+    fmt: PromptFormat,
+    token_ids: Sequence[int] | None,
+    *,
+    batch_size: int = 32,
+    max_length: int = 256,
+    check: Callable[[], None] = lambda: None,
+    before: Callable[[int, int], None] = lambda start, stop: None,
+) -> Iterator[LogitBatch]:
+    """Class logits of `texts`, in order, one batch at a time (eval mode, no grad).
+
+    `check` runs before each batch (cancellation); `before(start, stop)` too, to set up
+    anything per batch (which rows use which delta). The model's train/eval mode is
+    restored when the iteration ends or is abandoned."""
+    if batch_size < 1:
+        raise BadRequest(f"batch_size must be at least 1, got {batch_size}", path="batch_size")
+    was_training = model.training
+    model.eval()
+    try:
+        for start in range(0, len(texts), batch_size):
+            stop = min(start + batch_size, len(texts))
+            check()
+            before(start, stop)
+            enc = encode_batch(tokenizer, texts[start:stop], fmt, max_length)
+            with torch.no_grad():
+                logits = class_logits(model, enc, token_ids).float().cpu()
+            yield LogitBatch(start, logits, enc["truncated"].tolist())
+    finally:
+        model.train(was_training)
+
+
 def predict(
     model: Any,
     tokenizer: Any,
@@ -24,16 +64,11 @@ def predict(
     check: Callable[[], None] = lambda: None,
 ) -> tuple[list[int], torch.Tensor]:
     """Predicted class per example and the [N, C] class logits (float32, CPU)."""
-    was_training = model.training
-    model.eval()
-    preds: list[int] = []
-    chunks: list[torch.Tensor] = []
-    try:
-        for batch in iterate_batches(ds, batch_size):
-            check()
-            logits = class_logits(model, encode_batch(tokenizer, batch.texts, fmt, max_length), token_ids).float().cpu()
-            chunks.append(logits)
-            preds.extend(logits.argmax(-1).tolist())
-    finally:
-        model.train(was_training)
-    return preds, torch.cat(chunks) if chunks else torch.empty(0, len(token_ids))
+    chunks = [
+        b.logits
+        for b in logit_batches(
+            model, tokenizer, ds.texts, fmt, token_ids, batch_size=batch_size, max_length=max_length, check=check
+        )
+    ]
+    logits = torch.cat(chunks) if chunks else torch.empty(0, len(token_ids))
+    return logits.argmax(-1).tolist(), logits

@@ -3,7 +3,7 @@
 Op modules import torch lazily (inside handlers) so `hello` and heartbeats answer at once.
 """
 
-from . import circuits, data, evaluate, models, scoring, system, train
+from . import circuits, data, evaluate, models, scoring, serving, system, train
 from .context import OpContext, Reply
 from .registry import OPS, OpSpec, op
 
@@ -18,6 +18,7 @@ __all__ = [
     "models",
     "op",
     "scoring",
+    "serving",
     "system",
     "train",
 ]

@@ -12,6 +12,7 @@ from ..protocol.codec import camel
 from .context import OpContext, Reply
 from .fields import NonEmpty, Positive
 from .registry import op
+from .serving import refuse_named_deltas
 
 
 class LoadBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
@@ -145,6 +146,7 @@ def delta_apply(ctx: OpContext, body: DeltaBody) -> Reply:
 
     lm = ctx.state.get(ctx.state.models, "model", body.model, "model")
     lm.require_valid(body.model, "model")
+    refuse_named_deltas(lm, body.model)
     adapter = _adapter_dir(ctx, body.delta)
     if adapter is not None:
         from ..heads import build_head_map
@@ -174,6 +176,7 @@ def delta_revert(ctx: OpContext, body: DeltaBody) -> Reply:
 
     lm = ctx.state.get(ctx.state.models, "model", body.model, "model")
     lm.require_valid(body.model, "model")
+    refuse_named_deltas(lm, body.model)
     if _adapter_dir(ctx, body.delta) is not None:
         from ..training.lora import revert_adapter
 

@@ -1,0 +1,265 @@
+"""Serving ops: named deltas on one base model (`deltas.load|unload|list`), class predictions
+(`predict`) and text generation (`generate`), each row with its own delta or none.
+
+Named deltas live in the model's state (`lm.extra["named_deltas"]`), so releasing the model
+frees them and each tenant sees only its own. They are checked against the base weights at
+load time only, which is why the ops that change weights refuse a model holding any
+(`refuse_named_deltas`, called by `train`, `delta.apply`, `delta.revert`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import msgspec
+
+from ..errors import BadRequest, NonFinite, NotFound
+from .common import DataRef, prompt_for, resolve_data
+from .context import OpContext, Reply
+from .fields import DeltaChoice, DeltaName, Labels, MaxLength, NonEmpty, NonNegative, NonNegativeFloat, Positive
+from .registry import op
+
+NAMED = "named_deltas"
+
+
+@dataclass
+class NamedDelta:
+    row: Any  # serving.RowDelta (torch-backed; imported lazily)
+    path: str
+
+    def info(self, name: str) -> dict[str, Any]:
+        r = self.row
+        return {
+            "name": name,
+            "path": self.path,
+            "entries": r.entries,
+            "params": r.params,
+            "fraction": r.fraction,
+            "meta": r.meta,
+        }
+
+
+def named_deltas(lm: Any) -> dict[str, NamedDelta]:
+    return lm.extra.setdefault(NAMED, {})
+
+
+def refuse_named_deltas(lm: Any, handle: str, field: str = "model") -> None:
+    """Refuse to change the weights of a model that serves named deltas: each was checked
+    against these exact weights when it was loaded, and would silently apply to others."""
+    names = sorted(lm.extra.get(NAMED) or {})
+    if names:
+        raise BadRequest(
+            f"model {handle} has named deltas loaded ({', '.join(names)}); unload its deltas first "
+            "(deltas.unload): they were checked against its current weights",
+            path=field,
+        )
+
+
+class DeltasLoadBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
+    model: str
+    name: DeltaName
+    delta: NonEmpty  # a delta directory, or a checkpoint directory holding `ctsft-delta/`
+    overwrite: bool = False
+
+
+class DeltasNameBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
+    model: str
+    name: DeltaName
+
+
+class DeltasListBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
+    model: str
+
+
+@op("deltas.load", DeltasLoadBody)
+def deltas_load(ctx: OpContext, body: DeltasLoadBody) -> Reply:
+    from ..models.saving import DELTA_DIR
+    from ..serving import prepare_row_delta
+    from .models import _load_delta
+
+    lm = ctx.state.get(ctx.state.models, "model", body.model, "model")
+    lm.require_valid(body.model, "model")
+    table = named_deltas(lm)
+    if body.name in table and not body.overwrite:
+        raise BadRequest(
+            f"model {body.model} already has a delta named {body.name!r} (pass overwrite to replace it)", path="name"
+        )
+    delta = _load_delta(ctx, body.delta)  # path rules (remote confinement) and the file checks
+    row = prepare_row_delta(lm.model, delta)  # fingerprint check: the model must be the delta's base
+    folder = ctx.state.check_path(body.delta, "delta")
+    table[body.name] = NamedDelta(row, str(folder / DELTA_DIR if (folder / DELTA_DIR).is_dir() else folder))
+    return Reply(table[body.name].info(body.name))
+
+
+@op("deltas.unload", DeltasNameBody)
+def deltas_unload(ctx: OpContext, body: DeltasNameBody) -> Reply:
+    lm = ctx.state.get(ctx.state.models, "model", body.model, "model")
+    return Reply({"unloaded": named_deltas(lm).pop(body.name, None) is not None})
+
+
+@op("deltas.list", DeltasListBody)
+def deltas_list(ctx: OpContext, body: DeltasListBody) -> Reply:
+    lm = ctx.state.get(ctx.state.models, "model", body.model, "model")
+    return Reply({"deltas": [d.info(name) for name, d in named_deltas(lm).items()]})
+
+
+def _row_names(lm: Any, choice: str | list[str | None] | None, n: int, what: str) -> list[str | None] | None:
+    """Each row's delta name (None: the base), checked against the model's named deltas."""
+    if choice is None:
+        return None
+    table = named_deltas(lm)
+
+    def known(name: str, path: str) -> str:
+        if name not in table:
+            loaded = ", ".join(sorted(table)) or "none"
+            raise NotFound(f"no delta named {name!r} on this model (loaded: {loaded})", path=path)
+        return name
+
+    if isinstance(choice, str):
+        return [known(choice, "delta")] * n
+    if len(choice) != n:
+        raise BadRequest(
+            f"delta has {len(choice)} entries for {n} {what}: give one per row, or a single name for all", path="delta"
+        )
+    return [None if name is None else known(name, f"delta.{i}") for i, name in enumerate(choice)]
+
+
+@contextlib.contextmanager
+def _deltas_for(lm: Any, rows: list[str | None] | None) -> Any:
+    """Hooks for the deltas `rows` use, for one request; yields a RowSelection or None."""
+    used = {name for name in rows or () if name is not None}
+    if not used:
+        yield None
+        return
+    from ..serving import row_deltas
+
+    table = named_deltas(lm)
+    with row_deltas(lm.model, {name: table[name].row for name in used}) as selection:
+        yield selection
+
+
+class PredictBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
+    model: str
+    texts: list[str] | None = None
+    data: DataRef | None = None
+    delta: DeltaChoice | None = None
+    template: str | None = None
+    verbalizer: dict[str, str] | None = None
+    labels: Labels | None = None
+    batch_size: Positive = 32
+    max_length: MaxLength = 128
+
+
+@op("predict", PredictBody)
+def predict(ctx: OpContext, body: PredictBody) -> Reply:
+    import torch
+
+    from ..evaluation import logit_batches
+    from ..models import label_token_ids
+
+    started = time.perf_counter()
+    if (body.texts is None) == (body.data is None):
+        raise BadRequest("give exactly one of texts and data", path="texts")
+    lm = ctx.state.get(ctx.state.models, "model", body.model, "model")
+    lm.require_valid(body.model, "model")
+    texts = body.texts if body.texts is not None else resolve_data(ctx.state, body.data, "data").texts
+    labels = body.labels or (lm.task.label_names if lm.task else None)
+    if not labels:
+        raise BadRequest(
+            f"model {body.model} has no task in its ctsft.json: give the label names (labels)", path="labels"
+        )
+    rows = _row_names(lm, body.delta, len(texts), "texts")
+    fmt = prompt_for(lm, body.template, body.verbalizer)
+    token_ids = label_token_ids(lm.tokenizer, fmt, labels)
+    predictions: list[dict[str, Any]] = []
+    with _deltas_for(lm, rows) as selection:
+
+        def before(start: int, stop: int) -> None:
+            if selection is not None and rows is not None:
+                selection.select(rows[start:stop])
+
+        for batch in logit_batches(
+            lm.model,
+            lm.tokenizer,
+            texts,
+            fmt,
+            token_ids,
+            batch_size=body.batch_size,
+            max_length=body.max_length,
+            check=ctx.check_cancelled,
+            before=before,
+        ):
+            logits = batch.logits
+            bad = int((~torch.isfinite(logits).all(dim=-1)).sum())
+            if bad:
+                # A softmax of NaN logits would look like an answer, not like a broken model.
+                raise NonFinite(
+                    f"model {body.model} gives non-finite class logits on {bad} of the texts "
+                    f"{batch.start}..{batch.start + len(logits) - 1}: its weights are likely invalid",
+                    path="model",
+                )
+            probs = torch.softmax(logits, dim=-1)
+            for j in range(len(logits)):
+                index = int(logits[j].argmax())
+                predictions.append(
+                    {
+                        "label": labels[index],
+                        "index": index,
+                        "probs": probs[j].tolist(),
+                        "logits": logits[j].tolist(),
+                        "truncated": batch.truncated[j],
+                    }
+                )
+            ctx.emit({"type": "batch", "done": len(predictions), "total": len(texts)})
+    return Reply({"labels": list(labels), "predictions": predictions, "seconds": time.perf_counter() - started})
+
+
+class GenerateBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
+    model: str
+    prompts: Annotated[list[str], msgspec.Meta(min_length=1)]
+    max_new_tokens: Annotated[int, msgspec.Meta(ge=1, le=4096)] = 64
+    temperature: NonNegativeFloat = 0.0
+    top_p: Annotated[float, msgspec.Meta(gt=0, le=1)] = 1.0
+    top_k: Positive | None = None
+    stop: Annotated[list[NonEmpty], msgspec.Meta(min_length=1)] | None = None
+    seed: NonNegative | None = None
+    delta: DeltaChoice | None = None
+
+
+@op("generate", GenerateBody)
+def generate(ctx: OpContext, body: GenerateBody) -> Reply:
+    from ..serving import generate_texts
+
+    started = time.perf_counter()
+    lm = ctx.state.get(ctx.state.models, "model", body.model, "model")
+    lm.require_valid(body.model, "model")
+    rows = _row_names(lm, body.delta, len(body.prompts), "prompts")
+
+    def on_piece(index: int, text: str, tokens: int) -> None:
+        ctx.emit({"type": "token", "index": index, "text": text, "tokens": tokens})
+
+    with _deltas_for(lm, rows) as selection:
+        if selection is not None and rows is not None:
+            selection.select(rows)
+        outputs = generate_texts(
+            lm.model,
+            lm.tokenizer,
+            body.prompts,
+            max_new_tokens=body.max_new_tokens,
+            temperature=body.temperature,
+            top_p=body.top_p,
+            top_k=body.top_k,
+            stop=body.stop,
+            seed=body.seed,
+            on_piece=on_piece,
+            check=ctx.check_cancelled,
+        )
+    return Reply(
+        {
+            "outputs": [{"text": o.text, "tokens": o.tokens, "finishReason": o.finish_reason} for o in outputs],
+            "seconds": time.perf_counter() - started,
+        }
+    )
