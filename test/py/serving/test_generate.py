@@ -74,7 +74,7 @@ def test_seeded_sampling_reproduces_and_equals_transformers(env) -> None:
 
 
 def test_stop_string_cuts_before_it_and_never_streams_it(env) -> None:
-    state, handle, lm = env
+    state, handle, _ = env
     free, _ = _gen(state, handle, prompts=PROMPTS[:1], maxNewTokens=24)
     text = free["outputs"][0]["text"]
     assert len(text) >= 8, text

@@ -39,6 +39,15 @@ def test_load_list_unload_and_what_a_delta_holds(trained) -> None:
     adds = [e for e in row.modules.values() if not isinstance(e, _Recompute)]
     assert any(isinstance(e, _Recompute) for e in row.modules.values())
     assert any(a.outputs for a in adds) and any(a.inputs for a in adds) and any(a.biases for a in adds)
+    # GPT-2: fused c_attn and c_proj are Conv1D ([in, out]): Q/K/V are its columns, O's rows.
+    from ctsft_runtime.artifacts import load_delta
+    from ctsft_runtime.models import load_model
+    from ctsft_runtime.serving import prepare_row_delta
+
+    gpt2 = load_model(str(trained["gpt2"].base), device="cpu")
+    fused = prepare_row_delta(gpt2.model, load_delta(trained["gpt2"].deltas["hard"] / "ctsft-delta"))
+    convs = [e for e in fused.modules.values() if not isinstance(e, _Recompute)]
+    assert all(a.conv1d for a in convs) and any(a.outputs for a in convs) and any(a.inputs for a in convs)
     _refused(state, "deltas.load", {"model": m, "name": "easy", "delta": str(t.deltas["hard"])}, "name")
     again = call(state, "deltas.load", {"model": m, "name": "easy", "delta": str(t.deltas["hard"]), "overwrite": True})
     assert again.body["meta"]["mechanism"] == "delta"
