@@ -38,8 +38,12 @@ try {
   const base = ts.getParsedCommandLineOfConfigFile(join(ROOT, "tsconfig.build.esm.json"), {}, { ...ts.sys, onUnRecoverableConfigFileDiagnostic: () => undefined }).options;
   const transpile = (source, module, out) => {
     const file = join(ROOT, "src", source);
-    const compilerOptions = { ...base, module, moduleResolution: module === ts.ModuleKind.CommonJS ? ts.ModuleResolutionKind.Node10 : ts.ModuleResolutionKind.Bundler, declaration: false, noEmit: false };
-    const r = ts.transpileModule(readFileSync(file, "utf8"), { compilerOptions, fileName: file, reportDiagnostics: true });
+    // CommonJS is emitted in node16 mode for a .cts file name: the same require()/exports as plain
+    // CommonJS, except that a dynamic import() stays one (plain CommonJS turns it into require(),
+    // which cannot load ES modules with top-level await, such as vega).
+    const cjs = module === ts.ModuleKind.CommonJS;
+    const compilerOptions = { ...base, module: cjs ? ts.ModuleKind.Node16 : module, moduleResolution: cjs ? ts.ModuleResolutionKind.Node16 : ts.ModuleResolutionKind.Bundler, declaration: false, noEmit: false };
+    const r = ts.transpileModule(readFileSync(file, "utf8"), { compilerOptions, fileName: cjs ? file.replace(/\.ts$/, ".cts") : file, reportDiagnostics: true });
     if (r.diagnostics?.length) throw new Error(ts.formatDiagnostics(r.diagnostics, { getCanonicalFileName: (f) => f, getCurrentDirectory: () => ROOT, getNewLine: () => "\n" }));
     if (module === ts.ModuleKind.CommonJS && usesImportMeta(ts.createSourceFile(out, r.outputText, ts.ScriptTarget.Latest))) {
       throw new Error(`src/${source} uses import.meta, which CommonJS lacks: give it a .cjs.ts variant like internal/module-dir`);

@@ -27,7 +27,7 @@ export interface AdaptResult {
   /** Reasons to distrust the circuit (also logged as "warning: …" lines). */
   warnings: string[];
   out: string;
-  report: { markdown: string; html: string; png: string };
+  report: { markdown: string; html: string; png: string; charts: string };
   seconds: number;
 }
 
@@ -168,7 +168,7 @@ function checkOut(c: AdaptConfig): void {
 
 /** Files and folders runAdapt writes into `out` (listed in its marker). */
 function adaptOutputs(out: string): string[] {
-  const ours = /^(theta[01]|scores-[a-z-]+\.json|circuit(-low)?\.json|report\.(md|html)|heatmap\.png|results\.json)$/;
+  const ours = /^(theta[01]|scores-[a-z-]+\.json|circuit(-low)?\.json|report\.(md|html)|heatmap\.png|charts|results\.json)$/;
   return existsSync(out) ? readdirSync(out).filter((n) => ours.test(n)).sort() : [];
 }
 
@@ -182,7 +182,7 @@ function writeAdaptMarker(out: string): void {
  * (θ1) → head scoring (with the runtime's faithfulness check; a warning below
  * `FAITHFULNESS_WARN`) and circuit selection → every method on every target and
  * seed, each θ2 re-scored for mechanism preservation unless `preservation: false` → report
- * (report.md, report.html, heatmap.png, results.json) in `out`.
+ * (report.md, report.html, heatmap.png, charts/ with the Vega-Lite specs, results.json) in `out`.
  *
  * Before any work, every path, dataset and language of the config is checked, and `out` must
  * be absent, empty or a folder adapt wrote (marked by `ctsft-artifact.json`; re-running into it
@@ -247,7 +247,7 @@ export async function runAdapt(
         })
       : [];
   const { verdicts, writeReport } = await import("../report/index.ts");
-  const report = writeReport(c.out, {
+  const report = await writeReport(c.out, {
     title: hooks.title ?? `ctsft adapt — ${c.proxy.name} → ${c.targets.map((t) => t.name).join(", ")}`,
     createdAt: new Date().toISOString(),
     setup: {

@@ -51,7 +51,7 @@ export function sig3(x: number): string {
   return s.startsWith("-") ? MINUS + s.slice(1) : s;
 }
 
-/** A relevance score compactly: two significant digits, plain ASCII (used in the PNG font too). */
+/** A relevance score compactly: two significant digits, plain ASCII. */
 export function shortNum(x: number): string {
   if (!Number.isFinite(x)) return "?";
   if (x === 0) return "0";
@@ -69,7 +69,7 @@ export function headName([l, h]: [number, number]): string {
 export type Rgb = [number, number, number];
 
 /** ColorBrewer RdBu (9 classes), blue for negative, near-white at zero, red for positive. */
-const RDBU: Rgb[] = [
+export const RDBU: Rgb[] = [
   [33, 102, 172],
   [67, 147, 195],
   [146, 197, 222],
@@ -114,34 +114,4 @@ const EXTRA_COLOURS = ["#0072B2", "#8C564B", "#7F7F7F", "#BCBD22", "#17BECF", "#
 /** A stable colour per method (Okabe–Ito for the known methods; a fallback cycle otherwise). */
 export function methodColour(method: string, index: number): string {
   return METHOD_COLOURS[method] ?? (EXTRA_COLOURS[index % EXTRA_COLOURS.length] as string);
-}
-
-/** "Nice" axis ticks covering [lo, hi] (about `count` of them). */
-export function niceTicks(lo: number, hi: number, count = 5): number[] {
-  if (!Number.isFinite(lo) || !Number.isFinite(hi)) return [0, 1];
-  if (hi < lo) [lo, hi] = [hi, lo];
-  if (hi === lo) {
-    const pad = lo === 0 ? 1 : Math.abs(lo) * 0.1;
-    lo -= pad;
-    hi += pad;
-  }
-  const raw = (hi - lo) / Math.max(1, count);
-  const mag = 10 ** Math.floor(Math.log10(raw));
-  const step = ([1, 2, 2.5, 5, 10].find((m) => m * mag >= raw) ?? 10) * mag;
-  const start = Math.floor(lo / step + 1e-9) * step;
-  const ticks: number[] = [];
-  for (let v = start; v <= hi + step * 1e-9 || ticks.length < 2; v += step) {
-    ticks.push(Number(v.toPrecision(12)));
-    if (ticks.length > 50) break;
-  }
-  if ((ticks.at(-1) as number) < hi - step * 1e-9) ticks.push(Number(((ticks.at(-1) as number) + step).toPrecision(12)));
-  return ticks;
-}
-
-/** A tick label: as few decimals as the step needs, real minus sign. */
-export function tickLabel(v: number, ticks: number[]): string {
-  const step = ticks.length > 1 ? Math.abs((ticks[1] as number) - (ticks[0] as number)) : 1;
-  const digits = Math.max(0, Math.min(6, -Math.floor(Math.log10(step) + 1e-9)));
-  const s = v.toFixed(step >= 1 ? 0 : digits + (Number((step * 10 ** digits).toPrecision(6)) % 1 ? 1 : 0));
-  return Number(s) === 0 ? s.replace("-", "") : s.startsWith("-") ? MINUS + s.slice(1) : s;
 }

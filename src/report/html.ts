@@ -1,9 +1,13 @@
 // report.html: one self-contained page (inline CSS and SVG, no scripts, no external URLs).
-import { barChart, type Bar, lineChart } from "./charts.ts";
+import type { Figure } from "./figures.ts";
 import { escapeHtml as e, methodColour } from "./format.ts";
-import { heatmapSvg } from "./heatmap.ts";
-import { headList, meanCurves, methodOrder, PRESERVATION_NOTE, type ReportData, RESULT_COLUMNS, resultCells } from "./model.ts";
-import { t95, type Verdict } from "./verdicts.ts";
+import { headList, methodOrder, PRESERVATION_NOTE, type ReportData, RESULT_COLUMNS, resultCells } from "./model.ts";
+import type { Verdict } from "./verdicts.ts";
+
+/** A figure with its chart rendered to SVG. */
+export interface RenderedFigure extends Figure {
+  svg: string;
+}
 
 const CSS = `
 *{box-sizing:border-box}
@@ -43,8 +47,22 @@ code{font-size:12.5px}
 footer{margin-top:32px;color:#666;font-size:12px}
 `;
 
-/** The HTML report as one string. */
-export function renderHtml(data: ReportData, vs: Verdict[], files: { markdown: string; png: string }): string {
+/** An SVG document as an element inside HTML: the namespace declarations go (HTML's parser
+ * supplies them), so the page names no URL at all. */
+export function inlineSvg(svg: string): string {
+  return svg.replace(/ xmlns(:xlink)?="[^"]*"/g, "");
+}
+
+/** The figures of one section, each in a `<figure>` (its SVG inline), or a note when there are none. */
+function figuresOf(figures: RenderedFigure[], section: Figure["section"], none: string): string {
+  const mine = figures.filter((f) => f.section === section);
+  if (!mine.length) return `<p class="note">${e(none)}</p>`;
+  const one = (f: RenderedFigure) => `<figure class="chart ${f.id === "heatmap" ? "heatmap" : ""}" id="fig-${e(f.id)}" aria-label="${e(f.title)}">${inlineSvg(f.svg)}</figure>`;
+  return section === "relevance" ? mine.map(one).join("") : `<div class="charts">${mine.map(one).join("\n")}</div>`;
+}
+
+/** The HTML report as one string; `figures` are the charts, rendered (see `reportFigures`). */
+export function renderHtml(data: ReportData, vs: Verdict[], files: { markdown: string; png: string; charts: string }, figures: RenderedFigure[]): string {
   const methods = methodOrder(data);
   const colour = (m: string) => methodColour(m, methods.indexOf(m));
   const o: string[] = [];
@@ -62,7 +80,7 @@ export function renderHtml(data: ReportData, vs: Verdict[], files: { markdown: s
   o.push(`<h2>Circuit</h2>`);
   o.push(`<p><b>Circuit (${data.circuit.length}):</b> ${data.circuit.length ? e(headList(data.circuit, data.scores).join(", ")) : "none"}</p>`);
   if (data.low) o.push(`<p><b>Low relevance (${data.low.length}):</b> ${data.low.length ? e(headList(data.low, data.scores).join(", ")) : "none"}</p>`);
-  o.push(`</section><section><h2>Head relevance</h2>`, heatmapSvg({ scores: data.scores, circuit: data.circuit, low: data.low }, { title: "Head relevance, layers × heads" }), `</section></div>`);
+  o.push(`</section><section><h2>Head relevance</h2>`, figuresOf(figures, "relevance", "No relevance scores."), `</section></div>`);
 
   o.push(`<h2>Verdict: CT-SFT vs full fine-tuning</h2>`);
   if (vs.length) {
@@ -92,49 +110,13 @@ export function renderHtml(data: ReportData, vs: Verdict[], files: { markdown: s
       `<p class="note">Means ± standard deviations over seeds. Forgetting = source accuracy before − after (points). Δ vs full: paired by seed against full fine-tuning on the same target; negative Δ forgetting = forgot less than full. ${e(PRESERVATION_NOTE)}</p>`,
     );
 
-    // Bar charts.
-    const bars = (f: (r: ReportData["rows"][number]) => { value: number | null; error?: number | null }): Bar[] =>
-      data.rows.flatMap((r) => {
-        const { value, error } = f(r);
-        return value === null || !Number.isFinite(value) ? [] : [{ group: r.target, series: r.name, colour: colour(r.name), value, ...(error !== null && error !== undefined && Number.isFinite(error) ? { error } : {}) }];
-      });
-    o.push(`<div class="charts">`);
-    o.push(barChart("Target accuracy (%), mean ± std over seeds", bars((r) => ({ value: r.target_acc * 100, error: r.target_acc_std * 100 })), { yLabel: "accuracy (%)" }));
-    o.push(barChart("Forgetting on the source (points), mean ± std", bars((r) => ({ value: r.forgetting * 100, error: r.forgetting_std * 100 })), { yLabel: "points lost" }));
-    o.push(
-      barChart(
-        "Δ forgetting vs full (points), 95% interval",
-        bars((r) => ({
-          value: r.forgetting_vs_full === null ? null : r.forgetting_vs_full * 100,
-          error: r.seeds >= 2 && r.forgetting_vs_full_std !== null ? (t95(r.seeds) * r.forgetting_vs_full_std * 100) / Math.sqrt(r.seeds) : null,
-        })),
-        { yLabel: "points (− = forgot less)" },
-      ),
-    );
-    const kept = bars((r) => ({ value: r.preservation_spearman, error: r.preservation_spearman_std }));
-    if (kept.length) o.push(barChart("Relevance kept θ1 → θ2 (Spearman), mean ± std", kept, { yLabel: "Spearman" }));
-    o.push(`</div>`);
+    o.push(figuresOf(figures, "results", "No data."));
   } else o.push(`<p class="note">No results.</p>`);
 
-  o.push(`<h2>Training loss</h2>`);
-  const curves = meanCurves(data);
-  if (curves.size) {
-    o.push(`<div class="charts">`);
-    for (const [target, byMethod] of curves) {
-      const seeds = Math.max(...[...byMethod.values()].map((c) => c.seeds));
-      o.push(
-        lineChart(
-          `${target} (mean over ${seeds} seed${seeds === 1 ? "" : "s"})`,
-          [...byMethod.entries()].map(([m, c]) => ({ name: m, colour: colour(m), ys: c.ys })),
-          { xLabel: "step", yLabel: "training loss" },
-        ),
-      );
-    }
-    o.push(`</div>`);
-  } else o.push(`<p class="note">No training-loss data.</p>`);
+  o.push(`<h2>Training loss</h2>`, figuresOf(figures, "loss", "No training-loss data."));
 
   o.push(
-    `<footer>Also in this directory: <a href="${e(encodeURI(files.markdown))}">${e(files.markdown)}</a> and <a href="${e(encodeURI(files.png))}">${e(files.png)}</a>. Generated by ctsft; this page needs no network and runs no scripts.</footer>`,
+    `<footer>Also in this directory: <a href="${e(encodeURI(files.markdown))}">${e(files.markdown)}</a>, <a href="${e(encodeURI(files.png))}">${e(files.png)}</a> and the charts' Vega-Lite specs in <a href="${e(encodeURI(files.charts))}/">${e(files.charts)}/</a> (restyle and re-render them with any Vega-Lite tool). Generated by ctsft; this page needs no network and runs no scripts.</footer>`,
   );
   o.push(`</main></body></html>`, "");
   return o.join("\n");

@@ -1,25 +1,25 @@
 /**
  * The report of a `ctsft demo` / `ctsft adapt` run: `report.md`, a self-contained
- * `report.html` (inline CSS and SVG; no scripts, no network) and `heatmap.png`.
+ * `report.html` (inline CSS and SVG; no scripts, no network), `heatmap.png`, and the
+ * charts' Vega-Lite specs in `charts/`.
  *
  * @module
  */
 import { mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { heatmapPng } from "./heatmap.ts";
+import { reportFigures } from "./figures.ts";
 import { renderHtml } from "./html.ts";
 import { renderMarkdown } from "./markdown.ts";
 import type { ReportData } from "./model.ts";
+import { renderSvg, svgToPng } from "./render.ts";
 import { verdicts } from "./verdicts.ts";
 
-export { decodePng, encodePng, type PngImage } from "./png.ts";
-export { heatmapLayout, heatmapPng, heatmapSvg, heatGrid, type HeatmapInput } from "./heatmap.ts";
-export { diverging, escapeHtml, escapeMarkdown } from "./format.ts";
+export { escapeHtml, escapeMarkdown } from "./format.ts";
 export { RESULT_COLUMNS, type ReportData } from "./model.ts";
 export { t95, verdicts, type Verdict } from "./verdicts.ts";
 
-/** File names inside the report directory. */
-export const REPORT_FILES = { markdown: "report.md", html: "report.html", png: "heatmap.png" } as const;
+/** File and folder names inside the report directory. */
+export const REPORT_FILES = { markdown: "report.md", html: "report.html", png: "heatmap.png", charts: "charts" } as const;
 
 /** Write `data` to `<path>.tmp`, then rename it over `path`: readers see the old or the new file, never a torn one. */
 function writeAtomic(path: string, data: string | Uint8Array): void {
@@ -30,19 +30,25 @@ function writeAtomic(path: string, data: string | Uint8Array): void {
 
 /**
  * Write the report into `dir` (created if missing): `report.md` (setup, results table,
- * verdicts, circuit, links), `report.html` (the same plus a relevance heatmap, loss curves
- * and bar charts as inline SVG; all text escaped; works offline) and `heatmap.png` (the
- * heatmap rasterised, 32 px cells, circuit outlined). Each file is written atomically.
+ * verdicts, circuit, links), `report.html` (the same plus the relevance heatmap, bar charts
+ * and loss curves as inline SVG; all text escaped; works offline), `heatmap.png` (the heatmap
+ * rasterised at 2×) and `charts/<id>.vl.json`, the Vega-Lite spec of every chart (data
+ * included), so a user can restyle and re-render them. The charts are rendered by vega and
+ * resvg, offline. Each file is written atomically.
  *
- * @returns the three files' paths.
+ * @returns the files' paths (`charts`: the specs' folder).
  */
-export function writeReport(dir: string, data: ReportData): { markdown: string; html: string; png: string } {
+export async function writeReport(dir: string, data: ReportData): Promise<{ markdown: string; html: string; png: string; charts: string }> {
   const root = resolve(dir);
-  mkdirSync(root, { recursive: true });
+  const paths = { markdown: join(root, REPORT_FILES.markdown), html: join(root, REPORT_FILES.html), png: join(root, REPORT_FILES.png), charts: join(root, REPORT_FILES.charts) };
+  mkdirSync(paths.charts, { recursive: true });
   const vs = verdicts(data.rows);
-  const paths = { markdown: join(root, REPORT_FILES.markdown), html: join(root, REPORT_FILES.html), png: join(root, REPORT_FILES.png) };
-  writeAtomic(paths.png, heatmapPng({ scores: data.scores, circuit: data.circuit, low: data.low }));
-  writeAtomic(paths.html, renderHtml(data, vs, { markdown: REPORT_FILES.markdown, png: REPORT_FILES.png }));
+  const figures = await Promise.all(reportFigures(data).map(async (f) => ({ ...f, svg: await renderSvg(f.spec) })));
+  for (const f of figures) writeAtomic(join(paths.charts, `${f.id}.vl.json`), `${JSON.stringify(f.spec, null, 1)}\n`);
+  const heatmap = figures.find((f) => f.id === "heatmap");
+  // An empty grid still gets a (blank) PNG, so the report's links never dangle.
+  writeAtomic(paths.png, svgToPng(heatmap?.svg ?? `<svg xmlns="http://www.w3.org/2000/svg" width="120" height="40"><text x="8" y="24" font-size="12">No relevance scores.</text></svg>`, 2));
+  writeAtomic(paths.html, renderHtml(data, vs, { markdown: REPORT_FILES.markdown, png: REPORT_FILES.png, charts: REPORT_FILES.charts }, figures));
   writeAtomic(paths.markdown, renderMarkdown(data, vs, { html: REPORT_FILES.html, png: REPORT_FILES.png }));
   return paths;
 }

@@ -1,5 +1,6 @@
-// The run report: verdict statistics, report.md / report.html / heatmap.png written from a
-// hand-built comparison, the PNG decoded back, and the HTML rendered in headless Chromium.
+// The run report: verdict statistics, report.md / report.html / heatmap.png / charts/ written
+// from a hand-built comparison, the specs re-rendered, the PNG decoded back (pngjs), and the
+// HTML rendered in headless Chromium.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
@@ -8,18 +9,12 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
 import { type CompareMethod, type CompareRow, meanStd } from "../../../src/api/compare.ts";
-import {
-  decodePng,
-  diverging,
-  encodePng,
-  escapeHtml,
-  escapeMarkdown,
-  heatmapLayout,
-  type ReportData,
-  t95,
-  verdicts,
-  writeReport,
-} from "../../../src/report/index.ts";
+import { PNG } from "pngjs";
+import { compile } from "vega-lite";
+import { inlineSvg } from "../../../src/report/html.ts";
+import { hex, RDBU } from "../../../src/report/format.ts";
+import { escapeHtml, escapeMarkdown, type ReportData, t95, verdicts, writeReport } from "../../../src/report/index.ts";
+import { renderSvg } from "../../../src/report/render.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const METHODS: CompareMethod[] = ["full", "ctsft", "ctsft-low", "random", "norms", "lora"];
@@ -227,42 +222,44 @@ describe("verdicts", () => {
   });
 });
 
-describe("PNG codec", () => {
-  it("round-trips RGB and RGBA images", () => {
-    for (const channels of [3, 4] as const) {
-      const width = 7;
-      const height = 5;
-      const pixels = Uint8Array.from({ length: width * height * channels }, (_, i) => (i * 37 + (i >> 3)) & 0xff);
-      const img = decodePng(encodePng({ width, height, channels, pixels }));
-      assert.deepEqual([img.width, img.height, img.channels], [width, height, channels]);
-      assert.deepEqual(img.pixels, pixels);
-    }
-  });
-
-  it("rejects a corrupted chunk", () => {
-    const png = encodePng({ width: 2, height: 2, channels: 3, pixels: new Uint8Array(12) });
-    png[20] = (png[20] as number) ^ 0xff; // inside IHDR
-    assert.throws(() => decodePng(png), /CRC mismatch/);
-  });
-});
-
 describe("writeReport", () => {
   let dir: string;
-  let paths: { markdown: string; html: string; png: string };
+  let paths: { markdown: string; html: string; png: string; charts: string };
   let data: ReportData;
-  before(() => {
+  before(async () => {
     dir = mkdtempSync(join(tmpdir(), "ctsft-report-"));
     data = reportData();
-    paths = writeReport(join(dir, "out", "demo"), data);
+    paths = await writeReport(join(dir, "out", "demo"), data);
   });
   after(() => {
     if (!process.env.CTSFT_KEEP_REPORT) rmSync(dir, { recursive: true, force: true });
     else console.log(`report kept in ${dir}`);
   });
 
-  it("writes the three files atomically into a new directory", () => {
+  it("writes the three files and the charts' specs atomically into a new directory", () => {
     for (const p of [paths.markdown, paths.html, paths.png]) assert.ok(existsSync(p) && statSync(p).size > 100, p);
-    assert.deepEqual(readdirSync(join(dir, "out", "demo")).sort(), ["heatmap.png", "report.html", "report.md"]);
+    assert.deepEqual(readdirSync(join(dir, "out", "demo")).sort(), ["charts", "heatmap.png", "report.html", "report.md"]);
+    const specs = readdirSync(paths.charts).sort();
+    assert.deepEqual(specs, ["forgetting-vs-full.vl.json", "forgetting.vl.json", "heatmap.vl.json", "loss-0.vl.json", "loss-1.vl.json", "relevance-kept.vl.json", "target-accuracy.vl.json"]);
+  });
+
+  it("each saved spec is plain Vega-Lite with its data inline, and re-renders to the SVG in the page", async () => {
+    const html = readFileSync(paths.html, "utf8");
+    for (const f of readdirSync(paths.charts)) {
+      const spec = JSON.parse(readFileSync(join(paths.charts, f), "utf8"));
+      assert.match(spec.$schema, /vega-lite\/v6/);
+      assert.ok(Array.isArray(spec.data.values) && spec.data.values.length > 0, f);
+      compile(spec); // throws on an invalid spec
+      // vega numbers gradients per process (gradient_0, gradient_1, …): compare without them.
+      const plain = (t: string) => t.replace(/gradient_\d+/g, "gradient");
+      assert.ok(plain(html).includes(plain(inlineSvg(await renderSvg(spec)))), `${f}: the page does not hold its rendering`);
+    }
+    const heat = JSON.parse(readFileSync(join(paths.charts, "heatmap.vl.json"), "utf8"));
+    assert.equal(heat.data.values.length, 16);
+    assert.deepEqual(
+      heat.data.values.filter((c: { circuit: boolean }) => c.circuit).map((c: { layer: string; head: string }) => `${c.layer}${c.head}`),
+      ["L0H3", "L1H1", "L3H0"],
+    );
   });
 
   it("the verdicts on the realistic data: jav beyond noise, the other target not", () => {
@@ -308,9 +305,8 @@ describe("writeReport", () => {
     assert.ok(!/\bsrc=|<link\b|@import|url\((?!#)/i.test(html), "an external resource reference");
     assert.ok(html.includes(escapeHtml(EVIL)));
     assert.match(html, /<table id="results">/);
-    assert.match(html, /<svg class="heatmap"/);
-    assert.equal((html.match(/stroke-width="3"\/>/g) ?? []).length >= 3, true, "circuit outlines");
-    assert.ok(html.includes('stroke-dasharray="4 4"'), "low-relevance marks");
+    assert.match(html, /<figure class="chart heatmap" id="fig-heatmap"[^>]*><svg /);
+    assert.ok(html.includes('stroke-dasharray="4,4"'), "low-relevance marks");
     assert.ok(html.includes("training loss"));
     for (const v of verdicts(data.rows)) assert.ok(html.includes(escapeHtml(v.text)));
     assert.ok(html.includes(`<ul class="warnings" id="warnings"><li><b>warning:</b> ${escapeHtml(WARNING)}</li></ul>`));
@@ -318,27 +314,23 @@ describe("writeReport", () => {
     assert.ok(html.includes("Relevance kept θ1 → θ2 (Spearman), mean ± std"), "preservation bar chart");
   });
 
-  it("heatmap.png decodes to the laid-out size with the scale's colours and outlined circuit", () => {
-    const img = decodePng(readFileSync(paths.png));
-    const L = heatmapLayout(4, 4);
-    assert.ok(L.cell >= 24);
-    assert.deepEqual([img.width, img.height], [L.width, L.height]);
-    const px = (x: number, y: number) => Array.from(img.pixels.subarray((y * img.width + x) * img.channels, (y * img.width + x) * img.channels + 3));
-    const centre = (l: number, h: number) => px(L.left + h * L.cell + (L.cell >> 1), L.top + l * L.cell + (L.cell >> 1));
-    const vmax = 0.4;
-    assert.deepEqual(centre(1, 1), diverging(0.31 / vmax)); // red-ish, positive (circuit)
-    assert.deepEqual(centre(3, 1), diverging(-0.4 / vmax)); // deepest blue
-    assert.deepEqual(centre(2, 1), diverging(0.05 / vmax));
-    assert.deepEqual(centre(3, 1), [33, 102, 172]);
-    assert.deepEqual(centre(0, 3), [178, 24, 43]); // +vmax: deepest red
-    assert.deepEqual(centre(0, 2), [217, 217, 217]); // not scored
-    // Circuit cell (0,3): a black outline just inside the cell edge; non-circuit (0,0) none.
-    assert.deepEqual(px(L.left + 3 * L.cell + 2, L.top + (L.cell >> 1)), [0, 0, 0]);
-    assert.notDeepEqual(px(L.left + 0 * L.cell + 2, L.top + (L.cell >> 1)), [0, 0, 0]);
-    // Low-relevance cell (3,1): black-and-white dashes 3 px inside the cell.
-    const [lx, ly] = [L.left + 1 * L.cell + 3, L.top + 3 * L.cell + 3];
-    assert.deepEqual(px(lx, ly + 1), [0, 0, 0]);
-    assert.deepEqual(px(lx, ly + 5), [255, 255, 255]);
+  it("heatmap.png is the heatmap at 2×, with the scale's end colours, the unscored grey and the circuit's black outlines", () => {
+    const img = PNG.sync.read(readFileSync(paths.png));
+    const svg = JSON.parse(readFileSync(join(paths.charts, "heatmap.vl.json"), "utf8"));
+    assert.ok(img.width >= 2 * svg.width && img.height >= 2 * svg.height, `${img.width}x${img.height} for a ${svg.width}x${svg.height} grid`);
+    const count = new Map<string, number>();
+    for (let i = 0; i < img.data.length; i += 4) {
+      const c = hex([img.data[i] as number, img.data[i + 1] as number, img.data[i + 2] as number]);
+      count.set(c, (count.get(c) ?? 0) + 1);
+    }
+    const cellArea = (2 * svg.width / 4) * (2 * svg.height / 4);
+    // score +0.4 = +vmax: deepest red; −0.4: deepest blue; (0,2) not scored: grey. Each fills
+    // most of its cell (the printed score and the outlines take the rest).
+    for (const [name, colour] of [["+vmax", hex(RDBU.at(-1) as [number, number, number])], ["−vmax", hex(RDBU[0] as [number, number, number])], ["not scored", "#d9d9d9"]] as const) {
+      assert.ok((count.get(colour) ?? 0) > 0.4 * cellArea, `${name} ${colour}: ${count.get(colour) ?? 0} px of a ${cellArea} px cell`);
+    }
+    // Three circuit outlines, 3 px wide at 1× (6 px here), around 32+ px cells: thousands of black pixels.
+    assert.ok((count.get("#000000") ?? 0) > 3 * 4 * 2 * svg.width / 4, `black: ${count.get("#000000")}`);
   });
 
   it("renders in headless Chromium: the DOM has the results table, the screenshot is non-trivial", { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} not installed (apt-get install -y chromium)`, timeout: 120_000 }, async () => {
@@ -364,7 +356,7 @@ describe("writeReport", () => {
     assert.equal((table.match(/<tr/g) ?? []).length, 1 + METHODS.length * TARGETS.length);
     assert.ok(!/<script/i.test(dom), "a script element appeared in the rendered DOM");
     assert.ok(dom.includes("sun&lt;script&gt;"));
-    assert.match(dom, /<svg class="heatmap"/);
+    assert.match(dom, /<figure class="chart heatmap"/);
 
     const shot = join(dir, "screenshot.png");
     await run(CHROMIUM, [...common, `--user-data-dir=${mkdtempSync(join(dir, "chr-"))}`, `--screenshot=${shot}`, "--window-size=1200,1600", url], { timeout: 90_000 });
