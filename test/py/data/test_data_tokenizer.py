@@ -114,7 +114,9 @@ def test_encode_batch_right_pads_and_points_at_last_prompt_token(
         assert enc["attention_mask"][b].tolist() == [1] * n + [0] * (enc["input_ids"].shape[1] - n)
         assert plain.convert_ids_to_tokens(enc["input_ids"][b, n - 1].item()) == ":"
     assert enc["input_ids"][0, -1].item() == plain.eos_token_id
-    assert {k: v.dtype for k, v in enc.items()} == dict.fromkeys(enc, torch.long)
+    want = {**dict.fromkeys(("input_ids", "attention_mask", "last_index"), torch.long), "truncated": torch.bool}
+    assert {k: v.dtype for k, v in enc.items()} == want
+    assert enc["truncated"].tolist() == [False] * len(texts)
 
 
 def test_encode_batch_keeps_bos_drops_trailing_eos(wrapped: PreTrainedTokenizerFast) -> None:
@@ -134,6 +136,7 @@ def test_truncation_cuts_the_start_of_the_text_only(which: str, request: pytest.
     enc = encode_batch(tok, [long, "good"], fmt, max_length=16)
     cut = enc["input_ids"][0].tolist()
     assert len(cut) == 16 and enc["last_index"][0].item() == 15
+    assert enc["truncated"].tolist() == [True, False]
     n_head = len(tok("Review:", add_special_tokens=False)["input_ids"]) + (which == "wrapped")
     n_tail = len(tok(" good coffee\nSentiment:", add_special_tokens=False)["input_ids"])
     assert len(full) > 16 > n_head + n_tail
