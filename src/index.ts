@@ -13,7 +13,9 @@ export { type DeltaLoadOptions, Deltas, type GenerateOptions, ModelHandle, Model
 export { Circuits, FAITHFULNESS_WARN, rankHeads, scoreDiagnostics, Scoring, type BaselineOptions, type RankedHead, type ScoreOptions } from "./api/scoring.ts";
 export { addClient, createKeys, readClientKeys, type ClientKeyFiles, type CreateKeysOptions } from "./api/keys.ts";
 export { serveRuntime, type ServeOptions } from "./api/serve.ts";
-export { ctsftHome, setup, TORCH_PIN, type SetupOptions, type SetupProgress, type SetupResult, type TorchVariant } from "./api/setup.ts";
+export { ctsftHome, EXTRAS, setup, TORCH_PIN, type Extra, type SetupOptions, type SetupProgress, type SetupResult, type TorchVariant } from "./api/setup.ts";
+export { sweep, type CellError, type CellOutcome, type SweepOptions, type SweepResult, type SweepWorker } from "./api/sweep.ts";
+export { RayUnavailableError } from "./transport/launch-ray.ts";
 export type { HeartbeatOptions } from "./transport/connection.ts";
 export type { CtsftTrainOptions, EvaluateOptions, FullTrainOptions, LoraTrainOptions, NormsTrainOptions, TrainOptions } from "./api/runtime.ts";
 export {
@@ -33,6 +35,7 @@ export { EmbeddedUnavailableError } from "./transport/launch-embedded.ts";
 export {
   compareMethods,
   meanStd,
+  type CompareFailure,
   type CompareMethod,
   type CompareOptions,
   type CompareResult,

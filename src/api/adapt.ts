@@ -6,7 +6,7 @@ import { MARKER_FILE, readMarker, writeFileAtomic } from "../internal/atomic.ts"
 import { AdaptConfig, type AdaptConfigInput } from "../schema/adapt.ts";
 import type { DataRef } from "../schema/data.ts";
 import type { Faithfulness, ScoreMethod, Stability } from "../schema/scoring.ts";
-import { chooseStrategy, type CompareMethod, type CompareResult, type CompareRow, compareMethods } from "./compare.ts";
+import { chooseStrategy, type CompareFailure, type CompareMethod, type CompareResult, type CompareRow, compareMethods } from "./compare.ts";
 import type { Runtime } from "./runtime.ts";
 import { scoreDiagnostics } from "./scoring.ts";
 
@@ -24,8 +24,12 @@ export interface AdaptResult {
   faithfulness: Faithfulness | null;
   /** cdt's numerical stability on θ1 (null for other scorers). */
   stability: Stability | null;
-  /** Reasons to distrust the circuit (also logged as "warning: …" lines). */
+  /** Reasons to distrust the circuit, and the runs that failed (also logged as "warning: …" lines). */
   warnings: string[];
+  /** Runs that failed (the rows hold the others); each is also a warning. */
+  failed: CompareFailure[];
+  /** Where the grid's runs executed (`config.executor`). */
+  executor: CompareResult["executor"];
   out: string;
   report: { markdown: string; html: string; png: string; charts: string };
   seconds: number;
@@ -61,6 +65,7 @@ export function parseAdaptConfig(raw: unknown, baseDir: string): AdaptConfig {
     proxy: { ...c.proxy, train: ref(c.proxy.train), valid: ref(c.proxy.valid), test: ref(c.proxy.test) },
     targets: c.targets.map((t) => ({ ...t, train: ref(t.train), test: ref(t.test), valid: t.valid && ref(t.valid) })),
     out: abs(c.out),
+    executor: c.executor.kind === "ray" && c.executor.root ? { ...c.executor, root: abs(c.executor.root) } : c.executor,
   };
 }
 
@@ -236,8 +241,10 @@ export async function runAdapt(
     lr: c.training.lr,
     batchSize: c.training.batchSize,
     preservation: c.preservation,
+    executor: c.executor,
     log,
     onRun: () => hooks.onRun?.(++done, total),
+    onFailed: () => hooks.onRun?.(++done, total),
   });
   const strategy =
     c.circuit.strategy === "auto"
@@ -258,6 +265,7 @@ export async function runAdapt(
       scorer: c.scorer,
       "circuit size (heads)": c.circuit.topK,
       strategy: c.circuit.strategy,
+      executor: result.executor.kind === "ray" ? `ray (${result.executor.workers.length} workers: ${result.executor.workers.map((w) => w.id).join(", ")})` : "serial",
       "source accuracy θ1": `${(result.sourceAccBefore * 100).toFixed(1)}%`,
       ...scoringChecks(result),
       ...Object.fromEntries(
@@ -283,6 +291,8 @@ export async function runAdapt(
     faithfulness: result.faithfulness,
     stability: result.stability,
     warnings: result.warnings,
+    failed: result.failed,
+    executor: result.executor,
     out: c.out,
     report,
     seconds: (performance.now() - started) / 1000,

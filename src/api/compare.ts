@@ -1,10 +1,12 @@
 import { join } from "node:path";
 import type { DataRef } from "../schema/data.ts";
 import type { Faithfulness, ScoreMethod, Stability } from "../schema/scoring.ts";
+import type { ExecutorInput } from "../schema/sweep.ts";
 import { spearman, topKOverlap } from "../stats.ts";
 import type { HandleLike } from "./handles.ts";
 import type { Runtime, TrainOptions } from "./runtime.ts";
 import { scoreDiagnostics } from "./scoring.ts";
+import { type CellError, checkInsideRoot, parseExecutor, sweep, type SweepWorker } from "./sweep.ts";
 
 /** The methods a comparison can run; `ctsft-low` and `random` are CT-SFT with a circuit of that strategy. */
 export type CompareMethod = "full" | "ctsft" | "ctsft-low" | "random" | "norms" | "lora";
@@ -41,10 +43,26 @@ export interface CompareOptions {
   /** Re-score every θ2 on the discovery set to measure how much of θ1's mechanism survived
    * (default true; costs one scoring pass per run). */
   preservation?: boolean;
+  /** Where the grid's runs execute (default `{ kind: "serial" }`: one after another on `rt`);
+   * `{ kind: "ray", address, resources }` spreads them over a Ray cluster (see {@link sweep}).
+   * Scoring θ1 and selecting the circuits always happen on `rt`, first. */
+  executor?: ExecutorInput;
   /** Progress lines. */
   log?: (line: string) => void;
-  /** Called after every finished run (a method on a target with a seed). */
+  /** Called after every finished run (a method on a target with a seed), as runs finish. */
   onRun?: (run: CompareRun) => void;
+  /** Called after every run that failed, as runs finish; the others go on. */
+  onFailed?: (failure: CompareFailure) => void;
+}
+
+/** A run (a method on a target with a seed) that failed; the grid's other runs are kept. */
+export interface CompareFailure {
+  method: CompareMethod;
+  target: string;
+  seed: number;
+  error: CellError;
+  /** The worker it ran on ({@link SweepWorker.id}). */
+  worker: string;
 }
 
 /** One training run's measurements. */
@@ -62,6 +80,8 @@ export interface CompareRun {
   touchedHeads: [number, number][] | null;
   /** Training loss at every optimizer step. */
   losses: number[];
+  /** The worker it ran on ({@link SweepWorker.id}: `local:PID` or `ray:NODE:PID`). */
+  worker: string;
   /** θ2 re-scored like θ1 and compared with it; null when `preservation` is off. */
   preservation: Preservation | null;
 }
@@ -119,8 +139,12 @@ export interface CompareResult {
   faithfulness: Faithfulness | null;
   /** cdt's numerical stability on θ1 (null for other scorers or when not reported). */
   stability: Stability | null;
-  /** Reasons to distrust the circuit (low faithfulness, unstable cdt): {@link scoreDiagnostics}' warnings, logged as "warning: …". */
+  /** Reasons to distrust the results (low faithfulness, unstable cdt, failed runs): {@link scoreDiagnostics}' warnings and one per failed run, logged as "warning: …". */
   warnings: string[];
+  /** Runs that failed, in grid order; `runs` and the rows hold the others. */
+  failed: CompareFailure[];
+  /** Where the runs executed. */
+  executor: { kind: "serial" | "ray"; workers: SweepWorker[] };
 }
 
 const WARNING = "warning: ";
@@ -132,12 +156,18 @@ const DEFAULT_LR: Record<CompareMethod, number> = { full: 5e-4, ctsft: 2e-3, "ct
  * random circuits of the same size, then for each target, seed and method train θ1 → θ2 on
  * the target set and measure target accuracy and source forgetting and, unless
  * `preservation` is off, re-score θ2 to see how much of θ1's head relevance survived. Every
- * run starts from a fresh load of θ1; the same data and budget go to every method.
+ * run starts from a fresh load of θ1; the same data and budget go to every method. The runs
+ * execute on `executor` (in turn on `rt` by default, or on a Ray cluster's workers) with the
+ * same code either way; a run that fails is reported in `failed` and as a warning, and the
+ * others are kept.
  */
 export async function compareMethods(rt: Runtime, o: CompareOptions): Promise<CompareResult> {
   const log = o.log ?? (() => undefined);
   const scorer = o.scorer ?? "cdt";
   const topK = o.topK ?? 2;
+  const executor = parseExecutor(o.executor);
+  const dataPaths = [o.discovery, o.sourceTest, ...o.targets.flatMap((t) => [t.train, t.test, t.valid])].map((d) => (d && "path" in d ? d.path : d && "nusax" in d ? d.nusax.dir : undefined));
+  checkInsideRoot(executor, [o.model, o.workDir, ...dataPaths]);
   const theta1 = await rt.models.load({ source: o.model });
   const sourceAccBefore = await accuracy(rt, theta1.id, o.sourceTest);
   const zeroShot = new Map<string, number>();
@@ -156,45 +186,102 @@ export async function compareMethods(rt: Runtime, o: CompareOptions): Promise<Co
   const low = (await rt.circuits.select({ scores, strategy: "low", topK, out: join(o.workDir, "circuit-low.json") })).heads as [number, number][];
   log(`circuit ${fmtHeads(circuit)}; low ${fmtHeads(low)}`);
 
-  const runs: CompareRun[] = [];
-  for (const target of o.targets) {
-    for (const seed of o.seeds) {
-      for (const method of o.methods) {
-        const model = await rt.models.load({ source: o.model });
-        const heads = method === "ctsft" ? circuit : method === "ctsft-low" ? low : method === "random" ? await randomHeads(rt, scores, topK, seed) : undefined;
-        const common = { model, data: target.train, epochs: o.epochs ?? 3, lr: o.lr?.[method] ?? DEFAULT_LR[method], seed, batchSize: o.batchSize ?? 16 };
-        const request: TrainOptions = heads ? { ...common, method: "ctsft", heads } : { ...common, method: method as "full" | "norms" | "lora" };
-        const stream = rt.train(request);
-        const losses: number[] = [];
-        for await (const e of stream) if (e.type === "step") losses.push(e.loss);
-        const { body } = await stream.result;
-        const targetAcc = await accuracy(rt, model.id, target.test);
-        const sourceAccAfter = await accuracy(rt, model.id, o.sourceTest);
-        const validAcc = target.valid ? await accuracy(rt, model.id, target.valid) : null;
-        const preservation = o.preservation === false ? null : await preserved(rt, model, o.discovery, scorer, grid, topK);
-        const run: CompareRun = {
-          method,
-          target: target.name,
-          seed,
-          targetAcc,
-          validAcc,
-          sourceAccAfter,
-          paramsFraction: body.paramsFraction,
-          seconds: body.seconds,
-          heads: heads ?? null,
-          touchedHeads: (body.mask?.touchedHeads as [number, number][] | undefined) ?? null,
-          losses,
-          preservation,
-        };
-        runs.push(run);
+  const cells = o.targets.flatMap((target) => o.seeds.flatMap((seed) => o.methods.map((method): Cell => ({ target, seed, method }))));
+  const plan: Plan = { o, scores, grid, circuit, low, topK, scorer };
+  const label = (c: Cell) => `${c.target.name} seed ${c.seed} ${c.method}`;
+  const done = await sweep(cells, (rt2, cell) => runCell(rt2, cell, plan), {
+    executor,
+    runtime: rt,
+    log,
+    onCell: (outcome) => {
+      if (outcome.ok) {
+        const run: CompareRun = { ...outcome.value, worker: outcome.worker };
         o.onRun?.(run);
-        const kept = preservation ? `; relevance vs θ1: Spearman ${preservation.spearman?.toFixed(2) ?? "—"}, top-${topK} overlap ${preservation.topKOverlap === null ? "—" : `${(preservation.topKOverlap * 100).toFixed(0)}%`}` : "";
-        log(`${target.name} seed ${seed} ${method}: target ${(targetAcc * 100).toFixed(1)}%, source ${(sourceAccAfter * 100).toFixed(1)}%${kept}`);
-        await model.release();
+        const p = run.preservation;
+        const kept = p ? `; relevance vs θ1: Spearman ${p.spearman?.toFixed(2) ?? "—"}, top-${topK} overlap ${p.topKOverlap === null ? "—" : `${(p.topKOverlap * 100).toFixed(0)}%`}` : "";
+        log(`${label(outcome.cell)}: target ${(run.targetAcc * 100).toFixed(1)}%, source ${(run.sourceAccAfter * 100).toFixed(1)}%${kept}`);
+      } else {
+        o.onFailed?.(failureOf(outcome.cell, outcome.error, outcome.worker));
+        log(`${WARNING}${label(outcome.cell)} failed: ${outcome.error.message}`);
       }
-    }
+    },
+  });
+  const runs = done.outcomes.flatMap((r): CompareRun[] => (r.ok ? [{ ...r.value, worker: r.worker }] : []));
+  const failed = done.outcomes.flatMap((r) => (r.ok ? [] : [failureOf(r.cell, r.error, r.worker)]));
+  warnings.push(...failed.map((f) => `${f.target} seed ${f.seed} ${f.method} failed (${f.error.name}): ${f.error.message}`));
+  return {
+    methods: summarize(runs, o, sourceAccBefore, zeroShot),
+    runs,
+    sourceAccBefore,
+    scores: grid,
+    circuit,
+    low,
+    scorer,
+    faithfulness,
+    stability,
+    warnings,
+    failed,
+    executor: { kind: done.executor, workers: done.workers },
+  };
+}
+
+/** One cell of the grid: a method on a target with a seed. */
+interface Cell {
+  target: CompareTarget;
+  seed: number;
+  method: CompareMethod;
+}
+
+/** What every cell shares: the options, θ1's scores and the circuits chosen from them. */
+interface Plan {
+  o: CompareOptions;
+  scores: string;
+  grid: (number | null)[][];
+  circuit: [number, number][];
+  low: [number, number][];
+  topK: number;
+  scorer: ScoreMethod;
+}
+
+/** Train θ1 → θ2 with one method on one target and seed, on whichever runtime the executor
+ * gives, and measure it. Every cell starts from a fresh load of θ1, released however it ends. */
+async function runCell(rt: Runtime, { target, seed, method }: Cell, p: Plan): Promise<Omit<CompareRun, "worker">> {
+  const { o } = p;
+  const model = await rt.models.load({ source: o.model });
+  try {
+    const heads = method === "ctsft" ? p.circuit : method === "ctsft-low" ? p.low : method === "random" ? await randomHeads(rt, p.scores, p.topK, seed) : undefined;
+    const common = { model, data: target.train, epochs: o.epochs ?? 3, lr: o.lr?.[method] ?? DEFAULT_LR[method], seed, batchSize: o.batchSize ?? 16 };
+    const request: TrainOptions = heads ? { ...common, method: "ctsft", heads } : { ...common, method: method as "full" | "norms" | "lora" };
+    const stream = rt.train(request);
+    const losses: number[] = [];
+    for await (const e of stream) if (e.type === "step") losses.push(e.loss);
+    const { body } = await stream.result;
+    const targetAcc = await accuracy(rt, model.id, target.test);
+    const sourceAccAfter = await accuracy(rt, model.id, o.sourceTest);
+    const validAcc = target.valid ? await accuracy(rt, model.id, target.valid) : null;
+    const preservation = o.preservation === false ? null : await preserved(rt, model, o.discovery, p.scorer, p.grid, p.topK);
+    return {
+      method,
+      target: target.name,
+      seed,
+      targetAcc,
+      validAcc,
+      sourceAccAfter,
+      paramsFraction: body.paramsFraction,
+      seconds: body.seconds,
+      heads: heads ?? null,
+      touchedHeads: (body.mask?.touchedHeads as [number, number][] | undefined) ?? null,
+      losses,
+      preservation,
+    };
+  } finally {
+    // A failed cell must not leave θ1 loaded in a worker that goes on to the next cell.
+    await model.release().catch(() => undefined);
   }
-  return { methods: summarize(runs, o, sourceAccBefore, zeroShot), runs, sourceAccBefore, scores: grid, circuit, low, scorer, faithfulness, stability, warnings };
+}
+
+function failureOf(c: Cell, error: CellError, worker: string): CompareFailure {
+  return { method: c.method, target: c.target.name, seed: c.seed, error, worker };
 }
 
 /** θ2 scored exactly like θ1 (same scorer and discovery set, its own mean baseline), compared with θ1's scores. */
@@ -230,6 +317,7 @@ function summarize(runs: CompareRun[], o: CompareOptions, before: number, zeroSh
     const full = new Map(runs.filter((r) => r.target === target.name && r.method === "full").map((r) => [r.seed, r]));
     for (const method of o.methods) {
       const mine = runs.filter((r) => r.target === target.name && r.method === method);
+      if (mine.length === 0) continue; // every seed failed: the failures say why
       const [acc, accStd] = meanStd(mine.map((r) => r.targetAcc));
       const [after] = meanStd(mine.map((r) => r.sourceAccAfter));
       const [forget, forgetStd] = meanStd(mine.map((r) => before - r.sourceAccAfter));

@@ -1,9 +1,12 @@
 // The runtime's Python environment, as the SDK exports it (`import { setup } from "ctsft"`).
-// `ctsft setup [--force]` is `setup({ force })`, printing `result.python`; the repository's
-// own `npm run setup` is `setup({ dev: true })` (the test tools too).
+// `ctsft setup [--force] [--with ray]` is `setup({ force, with })`, printing `result.python`;
+// the repository's own scripts add `dev: true` (the test tools) and `with: ["ray"]` (its tests
+// start a local Ray cluster).
 export {
   ctsftHome,
   detectTorchVariant,
+  EXTRAS,
+  type Extra,
   envKey,
   lockHash,
   runtimePython,

@@ -2,6 +2,7 @@ import { z } from "zod";
 import { DataRef } from "./data.ts";
 import { CreateModelRequest } from "./models.ts";
 import { ScoreMethod } from "./scoring.ts";
+import { Executor } from "./sweep.ts";
 
 const Method = z.enum(["full", "ctsft", "ctsft-low", "random", "norms", "lora"]);
 
@@ -64,6 +65,11 @@ export const AdaptConfig = z
       .default({ epochs: 3, batchSize: 16, lr: {} }),
     /** Output directory (relative to the config file). */
     out: z.string().min(1),
+    /**
+     * Where the grid's runs (targets × methods × seeds) execute: `{ kind: "serial" }` in turn on this runtime, or `{ kind: "ray", address, resources }` on a Ray cluster's workers (`ctsft setup --with ray`; docs/guide.md, "Sweeps on a Ray cluster").
+     * @defaultValue `{ kind: "serial" }`
+     */
+    executor: Executor.default({ kind: "serial" }),
   })
   .strict()
   .superRefine((c, ctx) => {

@@ -8,3 +8,4 @@ export * from "./tensor.ts";
 export * from "./version.ts";
 export * from "./wire.ts";
 export * from "./train.ts";
+export * from "./sweep.ts";

@@ -7,26 +7,29 @@
 // a setup that finds the marker current returns at once, spawning nothing.
 // The runtime package itself is never installed: `runtimeEnv` puts py_runtime/ on PYTHONPATH,
 // so the runtime always matches this SDK. See docs/guide.md, "The Python environment".
-import { spawn, spawnSync } from "node:child_process";
-import { createHash, randomBytes } from "node:crypto";
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
+// Beside it: the lock files (python-env-locks.ts), the overlays that the test tools and the
+// optional extras such as Ray are installed into (python-env-extras.ts), and the process and
+// folder steps every build uses (python-env-steps.ts).
+import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { delimiter, dirname, join, resolve } from "node:path";
 import { writeFileAtomic } from "../internal/atomic.ts";
 import { PACKAGE_ROOT, PY_RUNTIME_DIR } from "../internal/paths.ts";
+import { EXTRAS, type Extra, installOverlay, type Overlay, overlayCurrent, overlayDir, overlayLib } from "./python-env-extras.ts";
+import { constraintsOf, LOCK_FILE, lockHash } from "./python-env-locks.ts";
+import { type Ctx, lock, MARKER, MARKER_SCHEMA, pip, publish, readJson, run, type SetupPhase, sweepLeftovers, tempSibling } from "./python-env-steps.ts";
+
+export { EXTRAS, type Extra } from "./python-env-extras.ts";
+export { constraintsOf, DEV_LOCK_FILE, LOCK_FILE, lockEntries, lockHash, RAY_LOCK_FILE } from "./python-env-locks.ts";
+export { MARKER } from "./python-env-steps.ts";
 
 /** The torch we install. Always pinned: an unpinned torch pulls a multi-GB CUDA build. */
 export const TORCH_VERSION = "2.13.0";
 export const TORCH_PIN = `torch==${TORCH_VERSION}`;
 /** PyTorch's own index of CPU-only builds, tried first on machines without an NVIDIA GPU. */
 export const TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu";
-/** Every runtime dependency but torch, exact versions and hashes (py_runtime/lock.sh writes it). */
-export const LOCK_FILE = join(PY_RUNTIME_DIR, "requirements.lock");
-/** The repository's test tools, locked against {@link LOCK_FILE}; never installed for users. */
-export const DEV_LOCK_FILE = join(PY_RUNTIME_DIR, "requirements-dev.lock");
-/** The file in a managed environment that records what was installed. */
-export const MARKER = "ctsft-env.json";
-const MARKER_SCHEMA = 1;
 const PROBE_TIMEOUT_S = 3;
 
 export type TorchVariant = "cpu" | "cuda";
@@ -34,8 +37,8 @@ export type TorchVariant = "cpu" | "cuda";
 /** One step of {@link setup}, as it happens. */
 export interface SetupProgress {
   /** `check`: is the environment current; `wait`: another setup holds the lock; `venv`,
-   * `deps`, `torch`, `dev`, `compile`, `verify`: building; `ready`: done. */
-  phase: "check" | "wait" | "venv" | "deps" | "torch" | "dev" | "compile" | "verify" | "ready";
+   * `deps`, `torch`, `dev`, `ray`, `compile`, `verify`: building; `ready`: done. */
+  phase: SetupPhase;
   message: string;
   /** Milliseconds since setup started. */
   elapsedMs: number;
@@ -53,6 +56,10 @@ export interface SetupOptions {
   /** Also install the repository's test tools (pytest, hypothesis, ruff) from the dev lock, into
    * a separate folder that only `runtimeEnv` with the result's `pythonPath` sees. */
   dev?: boolean;
+  /** Optional extras, each installed from its own lock into a folder beside the environment
+   * that only `runtimeEnv` with the result's `pythonPath` sees: `ray` (sweeps on a Ray cluster,
+   * `executor: { kind: "ray" }`; py_runtime/requirements-ray.lock). The default path needs none. */
+  with?: Extra[];
   /** Which torch build (default: `$CTSFT_TORCH`, else CUDA when `nvidia-smi` lists a GPU). */
   torch?: TorchVariant;
 }
@@ -62,7 +69,7 @@ export interface SetupResult {
   python: string;
   /** The managed environment (undefined with `CTSFT_PYTHON`). */
   envDir?: string;
-  /** Extra PYTHONPATH entries for `runtimeEnv` (the dev tools, with `dev`). */
+  /** Extra PYTHONPATH entries for `runtimeEnv` (the dev tools with `dev`, each extra of `with`). */
   pythonPath: string[];
   /** Whether this call built or installed anything (false: it was already current). */
   built: boolean;
@@ -86,11 +93,6 @@ export function runtimeVersion(): string {
   const m = /^version\s*=\s*"([^"]+)"/m.exec(readFileSync(join(PY_RUNTIME_DIR, "pyproject.toml"), "utf8"));
   if (!m) throw new Error("py_runtime/pyproject.toml has no version");
   return m[1]!;
-}
-
-/** sha256 of a lock file's bytes, first 12 hex digits: the cache key's lock part. */
-export function lockHash(file: string = LOCK_FILE): string {
-  return createHash("sha256").update(readFileSync(file)).digest("hex").slice(0, 12);
 }
 
 /** Where managed environments live: `$CTSFT_HOME`, else the platform's per-user cache + `ctsft`
@@ -173,12 +175,6 @@ export async function setup(opts: SetupOptions = {}): Promise<SetupResult> {
   return process.env.CTSFT_PYTHON !== undefined ? userPython(process.env.CTSFT_PYTHON, opts, ctx) : managed(opts, ctx);
 }
 
-interface Ctx {
-  emit: (phase: SetupProgress["phase"], message: string, quiet?: boolean) => void;
-  signal?: AbortSignal;
-  t0: number;
-}
-
 function result(ctx: Ctx, r: Omit<SetupResult, "elapsedMs" | "toString">): SetupResult {
   return { ...r, elapsedMs: Date.now() - ctx.t0, toString: () => r.python };
 }
@@ -192,32 +188,28 @@ async function managed(opts: SetupOptions, ctx: Ctx): Promise<SetupResult> {
     const m = readJson<Marker>(join(dir, MARKER));
     return m && m.schema === MARKER_SCHEMA && m.runtimeVersion === want.runtimeVersion && m.lockHash === want.lockHash && m.torch.variant === want.variant && existsSync(python) ? m : undefined;
   };
-  const devDir = opts.dev ? join(dir, `dev-${lockHash(DEV_LOCK_FILE)}`) : undefined;
-  const devCurrent = () => !devDir || existsSync(join(devDir, MARKER));
+  const overlays = wantedOverlays(opts, dir);
   let marker = opts.force ? undefined : current();
-  if (marker && devCurrent()) {
+  if (marker && overlays.every((o) => overlayCurrent(o.dir))) {
     if (opts.dev) linkRepoVenv(dir);
     ctx.emit("ready", `${dir} is current (torch ${marker.torch.version})`, true);
-    return result(ctx, { python, envDir: dir, pythonPath: devDir ? [join(devDir, "lib")] : [], built: false, torch: marker.torch });
+    return result(ctx, { python, envDir: dir, pythonPath: overlays.map((o) => overlayLib(o.dir)), built: false, torch: marker.torch });
   }
 
   mkdirSync(dirname(dir), { recursive: true });
   const release = await lock(`${dir}.lock`, ctx);
   try {
-    sweep(dir);
+    sweepLeftovers(dir);
     let built = false;
     marker = opts.force ? undefined : current();
     if (!marker) {
       marker = await buildVenv(dir, choice, ctx);
       built = true;
     }
-    if (devDir && (opts.force || !devCurrent())) {
-      await installDev(python, devDir, ctx);
-      built = true;
-    }
+    built = (await installOverlays(python, overlays, opts, ctx)) || built;
     if (opts.dev) linkRepoVenv(dir);
     ctx.emit("ready", `ready: ${python} (torch ${marker.torch.version}, ${marker.torch.source})`);
-    return result(ctx, { python, envDir: dir, pythonPath: devDir ? [join(devDir, "lib")] : [], built, torch: marker.torch });
+    return result(ctx, { python, envDir: dir, pythonPath: overlays.map((o) => overlayLib(o.dir)), built, torch: marker.torch });
   } finally {
     release();
   }
@@ -227,7 +219,7 @@ async function buildVenv(dir: string, choice: { variant: TorchVariant; reason: s
   if (existsSync(dir) && !existsSync(join(dir, "pyvenv.cfg")) && readdirSync(dir).length > 0) {
     throw new Error(`${dir} exists and is not a Python environment; refusing to replace it (move it, or point CTSFT_VENV elsewhere)`);
   }
-  const tmp = `${dir}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
+  const tmp = tempSibling(dir);
   try {
     const base = process.env.CTSFT_BASE_PYTHON ?? (process.platform === "win32" ? "python" : "python3");
     ctx.emit("venv", `creating ${dir} with ${base}`);
@@ -267,27 +259,6 @@ async function buildVenv(dir: string, choice: { variant: TorchVariant; reason: s
     rmSync(tmp, { recursive: true, force: true });
     throw e;
   }
-}
-
-// Under the lock no other build of `dir` runs, so its temporary and replaced siblings are
-// leftovers of a build that was killed: remove them.
-function sweep(dir: string): void {
-  const name = dir.slice(dirname(dir).length + 1);
-  for (const n of readdirSync(dirname(dir))) {
-    if (n.startsWith(`${name}.tmp-`) || n.startsWith(`${name}.old-`)) rmSync(join(dirname(dir), n), { recursive: true, force: true });
-  }
-}
-
-// Move a finished build into place. The old folder (an outdated build) is renamed away first,
-// then removed: a reader sees the old environment or the new one, never half of either.
-function publish(tmp: string, dir: string): void {
-  let old: string | undefined;
-  if (existsSync(dir)) {
-    old = `${dir}.old-${process.pid}-${randomBytes(4).toString("hex")}`;
-    renameSync(dir, old);
-  }
-  renameSync(tmp, dir);
-  if (old) rmSync(old, { recursive: true, force: true });
 }
 
 // A venv names its own path in its scripts' shebangs, activate scripts and pyvenv.cfg: point
@@ -335,28 +306,6 @@ function verify(py: string): { torch: string; cuda: boolean; python: string; pac
   return JSON.parse(r.stdout.trim().split("\n").pop()!);
 }
 
-// The repository's test tools go into their own folder (pip --target), put on PYTHONPATH only
-// by the repository's scripts: the environment users share never sees them.
-async function installDev(py: string, devDir: string, ctx: Ctx): Promise<void> {
-  const tmp = `${devDir}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
-  try {
-    mkdirSync(tmp, { recursive: true });
-    // What the runtime lock already installs (same pin, same marker) stays out; the dev lock is
-    // consistent with it, so anything else is at most the same version twice.
-    const have = new Set(lockEntries(readFileSync(LOCK_FILE, "utf8")).map((e) => e.pin));
-    const req = join(tmp, "requirements-dev.txt");
-    writeFileSync(req, lockEntries(readFileSync(DEV_LOCK_FILE, "utf8")).filter((e) => !have.has(e.pin)).map((e) => e.text).join("\n") + "\n");
-    ctx.emit("dev", `installing the test tools (${DEV_LOCK_FILE}) into ${devDir}`);
-    await pip(py, ctx, ["install", "--require-hashes", "--no-deps", "--target", join(tmp, "lib"), "-r", req]);
-    rmSync(req);
-    writeFileAtomic(join(tmp, MARKER), `${JSON.stringify({ schema: MARKER_SCHEMA, devLockHash: lockHash(DEV_LOCK_FILE), createdAt: new Date().toISOString() })}\n`);
-    publish(tmp, devDir);
-  } catch (e) {
-    rmSync(tmp, { recursive: true, force: true });
-    throw e;
-  }
-}
-
 // A checkout's `.venv` (docs and examples name `.venv/bin/python`) points at the cached
 // environment: created when absent, updated when it is our own link to an older one.
 function linkRepoVenv(dir: string): void {
@@ -372,48 +321,20 @@ function linkRepoVenv(dir: string): void {
   }
 }
 
-/** A lock file's requirements: name, `name==version ; marker` (no hashes), and the full text. */
-export function lockEntries(lock: string): { name: string; pin: string; text: string }[] {
-  const out: { name: string; pin: string; text: string }[] = [];
-  let cur: string[] = [];
-  const flush = () => {
-    if (!cur.length) return;
-    const text = cur.join("\n").replace(/\s*\\\s*$/, "");
-    const pin = cur[0]!.replace(/\s*\\\s*$/, "").trim();
-    out.push({ name: pin.split(/[=<>!~; ]/)[0]!.toLowerCase().replace(/[-_.]+/g, "-"), pin, text });
-    cur = [];
-  };
-  for (const line of lock.split(/\r?\n/)) {
-    if (/^[A-Za-z0-9]/.test(line)) {
-      flush();
-      cur.push(line);
-    } else if (cur.length && /^\s+--hash=/.test(line)) cur.push(line);
-    else if (!/^\s+--hash=/.test(line)) flush();
-  }
-  flush();
-  return out;
-}
-
-/** A constraints file from a lock: the same pins, without hashes (pip's constraints take none). */
-export function constraintsOf(lock: string): string {
-  return lockEntries(lock).map((e) => e.pin).join("\n") + "\n";
-}
-
 async function userPython(python: string, opts: SetupOptions, ctx: Ctx): Promise<SetupResult> {
-  const stateDir = join(ctsftHome(), `python-${createHash("sha256").update(resolve(python)).digest("hex").slice(0, 12)}`);
+  const stateDir = userPythonState(python);
   const stampFile = join(stateDir, MARKER);
   const want = { runtimeVersion: runtimeVersion(), lockHash: lockHash() };
-  const devDir = opts.dev ? join(stateDir, `dev-${lockHash(DEV_LOCK_FILE)}`) : undefined;
+  const overlays = wantedOverlays(opts, stateDir);
   type Stamp = typeof want & { python: string; torch: SetupResult["torch"] };
   const current = () => {
     const s = readJson<Stamp>(stampFile);
     return s && s.runtimeVersion === want.runtimeVersion && s.lockHash === want.lockHash && s.python === resolve(python) && existsSync(python) ? s : undefined;
   };
-  const devCurrent = () => !devDir || existsSync(join(devDir, MARKER));
   let stamp = opts.force ? undefined : current();
-  if (stamp && devCurrent()) {
+  if (stamp && overlays.every((o) => overlayCurrent(o.dir))) {
     ctx.emit("ready", `${python} is current (torch ${stamp.torch.version})`, true);
-    return result(ctx, { python, pythonPath: devDir ? [join(devDir, "lib")] : [], built: false, torch: stamp.torch });
+    return result(ctx, { python, pythonPath: overlays.map((o) => overlayLib(o.dir)), built: false, torch: stamp.torch });
   }
   mkdirSync(stateDir, { recursive: true });
   const release = await lock(join(stateDir, "setup.lock"), ctx);
@@ -435,92 +356,47 @@ async function userPython(python: string, opts: SetupOptions, ctx: Ctx): Promise
       writeFileAtomic(stampFile, `${JSON.stringify(stamp, null, 2)}\n`);
       built = true;
     }
-    if (devDir && (opts.force || !devCurrent())) {
-      await installDev(python, devDir, ctx);
-      built = true;
-    }
+    built = (await installOverlays(python, overlays, opts, ctx)) || built;
     ctx.emit("ready", `ready: ${python} (torch ${stamp.torch.version})`);
-    return result(ctx, { python, pythonPath: devDir ? [join(devDir, "lib")] : [], built, torch: stamp.torch });
+    return result(ctx, { python, pythonPath: overlays.map((o) => overlayLib(o.dir)), built, torch: stamp.torch });
   } finally {
     release();
   }
 }
 
-function readJson<T>(path: string): T | undefined {
-  try {
-    return JSON.parse(readFileSync(path, "utf8")) as T;
-  } catch {
-    return undefined;
-  }
+// A CTSFT_PYTHON is not ours to change beyond the locked requirements: what setup records about
+// it, and its overlays, live in a folder of our cache named by the interpreter's path.
+function userPythonState(python: string): string {
+  return join(ctsftHome(), `python-${createHash("sha256").update(resolve(python)).digest("hex").slice(0, 12)}`);
 }
 
-function readOr(path: string): string | undefined {
-  try {
-    return readFileSync(path, "utf8");
-  } catch {
-    return undefined;
+/** The overlays a setup call asks for, each with its folder under `base`. */
+function wantedOverlays(opts: SetupOptions, base: string): { name: Overlay; dir: string }[] {
+  for (const name of opts.with ?? []) {
+    if (!(EXTRAS as readonly string[]).includes(name)) throw new Error(`unknown extra ${JSON.stringify(name)}: setup knows ${EXTRAS.join(", ")}`);
   }
+  const names: Overlay[] = [...(opts.dev ? ["dev" as const] : []), ...new Set(opts.with ?? [])];
+  return names.map((name) => ({ name, dir: overlayDir(base, name) }));
 }
 
-function pip(python: string, ctx: Ctx, args: string[]): Promise<void> {
-  return run(python, ["-m", "pip", "--disable-pip-version-check", "-q", ...args], ctx);
+/** Install the overlays that are missing (all of them with `force`); whether any was. */
+async function installOverlays(python: string, overlays: { name: Overlay; dir: string }[], opts: SetupOptions, ctx: Ctx): Promise<boolean> {
+  let built = false;
+  for (const o of overlays) {
+    if (!opts.force && overlayCurrent(o.dir)) continue;
+    await installOverlay(python, o.name, o.dir, ctx);
+    built = true;
+  }
+  return built;
 }
 
-function run(cmd: string, args: string[], ctx: Ctx, tolerant = false): Promise<void> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], signal: ctx.signal });
-    let out = "";
-    const keep = (d: Buffer) => {
-      out = (out + d.toString()).slice(-8000);
-    };
-    child.stdout.on("data", keep);
-    child.stderr.on("data", keep);
-    child.on("error", (e) => reject(e.name === "AbortError" ? (ctx.signal?.reason ?? e) : new Error(`could not run ${cmd}: ${e.message}`)));
-    child.on("exit", (code) => {
-      if (ctx.signal?.aborted) reject(ctx.signal.reason);
-      // compileall exits 1 when some file does not compile (test data, py2 leftovers in wheels).
-      else if (code === 0 || (tolerant && code === 1)) resolvePromise();
-      else reject(new Error(`\`${cmd} ${args.join(" ")}\` failed with exit code ${code}:\n${out}`));
-    });
-  });
-}
-
-// Cross-process lock: mkdir is atomic; the holder's pid inside lets a later setup take over
-// a lock whose holder died (a killed `npm test`), instead of waiting on it.
-async function lock(dir: string, ctx: Ctx): Promise<() => void> {
-  let announced = false;
-  for (;;) {
-    ctx.signal?.throwIfAborted();
-    try {
-      mkdirSync(dir);
-      writeFileSync(join(dir, "pid"), String(process.pid));
-      return () => rmSync(dir, { recursive: true, force: true });
-    } catch {
-      if (holderGone(dir)) {
-        rmSync(dir, { recursive: true, force: true });
-        continue;
-      }
-      if (!announced) ctx.emit("wait", "waiting for another setup to finish");
-      announced = true;
-      await new Promise((r) => setTimeout(r, 500));
-    }
-  }
-}
-
-function holderGone(dir: string): boolean {
-  const pid = Number(readOr(join(dir, "pid")));
-  if (!pid) {
-    // Just created (pid not written yet), or written by a crashed process long ago.
-    try {
-      return Date.now() - statSync(dir).mtimeMs > 60_000;
-    } catch {
-      return true;
-    }
-  }
-  try {
-    process.kill(pid, 0);
-    return false;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "ESRCH";
-  }
+/**
+ * The PYTHONPATH entry of an installed extra, without installing anything (undefined when
+ * `ctsft setup --with NAME` has not installed it for the current environment). For callers that
+ * must not reach the network on their own, such as the Ray executor.
+ */
+export function installedExtra(name: Extra): string | undefined {
+  const base = process.env.CTSFT_PYTHON !== undefined ? userPythonState(process.env.CTSFT_PYTHON) : venvDir();
+  const dir = overlayDir(base, name);
+  return overlayCurrent(dir) ? overlayLib(dir) : undefined;
 }
