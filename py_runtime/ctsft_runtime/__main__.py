@@ -9,8 +9,10 @@ from pathlib import Path
 
 import zmq
 
+from . import distributed
 from .server import Endpoints, Server
 from .server.curve import CurveConfig
+from .server.ranks import Leader, follow, watch_parents
 from .server.tenants import Policy
 
 
@@ -62,15 +64,40 @@ def main(argv: list[str] | None = None) -> int:
             p.error(str(e))
     else:
         endpoints, curve, root, policy = Endpoints.in_dir(args.ipc_dir), None, None, Policy()
+    leader = None
+    parent_pid = args.parent_pid
+    if distributed.world_from_env() > 1:
+        # Started by torchrun as one of several ranks: rank 0 serves, the others follow it.
+        ranks = distributed.init(args.device)
+        watch_parents(args.parent_pid)  # our parent is torchrun's agent, not the Node process
+        parent_pid = None
+        if not ranks.leader:
+            try:
+                return follow(ranks, device=args.device, path_root=root, max_models=policy.max_models)
+            finally:
+                distributed.shutdown()
+        leader = Leader(ranks)
     try:
         server = Server(
-            endpoints, curve=curve, parent_pid=args.parent_pid, device=args.device, path_root=root, policy=policy
+            endpoints,
+            curve=curve,
+            parent_pid=parent_pid,
+            device=args.device,
+            path_root=root,
+            policy=policy,
+            leader=leader,
         )
     except zmq.ZMQError as e:
         print(f"ctsft_runtime: cannot listen on {endpoints.main} (or the next two ports): {e}", file=sys.stderr)
         return 1
     print(f"ctsft_runtime listening on {endpoints.main}", file=sys.stderr, flush=True)
     server.serve_forever()
+    if distributed.broken():
+        # The other ranks may wait in a collective forever: a non-zero exit makes torchrun
+        # stop them (a zero exit would leave it waiting for them).
+        return 1
+    if leader is not None:
+        distributed.shutdown()
     return 0
 
 

@@ -53,16 +53,29 @@ const TrainCommon = {
   loss: z.enum(["class", "vocab"]).default("class"),
 };
 
+/**
+ * With several ranks (`Runtime.start({ ranks })`): `ddp` replicates the model and averages gradients;
+ * `fsdp` shards gradients, optimizer state and the training copy's weights (FSDP2). One rank: ignored.
+ * @defaultValue `"ddp"`
+ */
+const Sharded = { parallel: z.enum(["ddp", "fsdp"]).default("ddp") };
+/**
+ * With several ranks, norms and lora train data-parallel (`ddp`); `fsdp` is for `full` and `ctsft`.
+ * @defaultValue `"ddp"`
+ */
+const Replicated = { parallel: z.literal("ddp").default("ddp") };
+
 const HeadList = z.array(z.tuple([z.number().int().min(0), z.number().int().min(0)])).min(1);
 
 /** `train` with `method: "full"` (or no method): every parameter (competence tuning, and the continued-full-FT baseline). */
-export const FullTrainRequest = z.object({ method: z.literal("full").optional(), ...TrainCommon }).strict();
+export const FullTrainRequest = z.object({ method: z.literal("full").optional(), ...TrainCommon, ...Sharded }).strict();
 
 /** `train` with `method: "ctsft"`: the circuit's head slices plus every norm. */
 export const CtsftTrainRequest = z
   .object({
     method: z.literal("ctsft"),
     ...TrainCommon,
+    ...Sharded,
     /** A circuit file from `circuits.select` (checked against this model's fingerprint)… */
     circuit: z.string().optional(),
     /** …or an explicit `[layer, head]` list. */
@@ -85,6 +98,7 @@ export const NormsTrainRequest = z
   .object({
     method: z.literal("norms"),
     ...TrainCommon,
+    ...Replicated,
     /**
      * `hook`: gradient masks on full tensors; `delta`: per-slice parameters.
      * @defaultValue `"hook"`
@@ -112,6 +126,7 @@ export const LoraTrainRequest = z
   .object({
     method: z.literal("lora"),
     ...TrainCommon,
+    ...Replicated,
     /** @defaultValue `{ r: 8, alpha: 16, dropout: 0 }` */
     lora: LoraSettings.default({ r: 8, alpha: 16, dropout: 0 }),
   })
@@ -166,6 +181,8 @@ export const TrainResult = z.object({
   /** ctsft/norms: what the head mask trained (heads, KV policy, touched heads, slices). */
   mask: z.looseObject({ mechanism: z.enum(["hook", "delta"]), kv: z.enum(["group", "frozen"]), heads: z.array(z.tuple([z.number(), z.number()])), touchedHeads: z.array(z.tuple([z.number(), z.number()])), trainableParams: z.number().int() }).optional(),
   lora: z.object({ r: z.number(), alpha: z.number(), targets: z.array(z.string()) }).optional(),
+  /** With several ranks: how many trained, and how (`peakMemory` is rank 0's). */
+  ranks: z.object({ world: z.number().int(), parallel: z.enum(["ddp", "fsdp"]) }).optional(),
   /** The model's info after training (its task is now the one it was trained for). */
   model: ModelInfo,
 });

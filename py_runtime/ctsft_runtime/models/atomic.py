@@ -48,12 +48,14 @@ import os
 import re
 import secrets
 import shutil
+import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
+from ..distributed import is_follower
 from ..errors import BadRequest
 
 __all__ = [
@@ -328,6 +330,12 @@ def atomic_dir(
     temporary directory is removed and `final` is left exactly as it was. The parent
     folder is created if missing.
     """
+    if is_follower():
+        # Several ranks: rank 0 writes what every rank holds. A follower still runs the
+        # caller's code (so it fails where rank 0 does) into scratch space it then drops.
+        with tempfile.TemporaryDirectory(prefix="ctsft-rank-scratch-") as scratch:
+            yield Path(scratch)
+        return
     rule = {"overwrite": overwrite, "field": field, "protected": tuple(protected), "recognize": tuple(recognize)}
     target = check_out_dir(final, **rule)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -376,7 +384,10 @@ def _publish(tmp: Path, target: Path) -> None:
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
-    """Replace the file `path` with `data` atomically (temp file in the same folder)."""
+    """Replace the file `path` with `data` atomically (temp file in the same folder).
+    With several ranks only rank 0 writes."""
+    if is_follower():
+        return
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     sweep_stale_siblings(target)

@@ -3,7 +3,6 @@ device, and the directory that wire paths must stay inside (remote mode)."""
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ class RuntimeState:
     models: dict[str, Any] = field(default_factory=dict)
     datasets: dict[str, Any] = field(default_factory=dict)
     baselines: dict[str, Any] = field(default_factory=dict)
-    _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+    _next_id: int = 1
 
     def add(self, table: dict[str, Any], prefix: str, value: Any) -> str:
         if table is self.models and self.max_models is not None and len(table) >= self.max_models:
@@ -30,9 +29,23 @@ class RuntimeState:
                 f"this client already holds {len(table)} models, the server's limit; release one first",
                 path="handle",
             )
-        handle = f"{prefix}{next(self._ids)}"
+        handle = f"{prefix}{self._next_id}"
+        self._next_id += 1
         table[handle] = value
         return handle
+
+    def mark(self) -> tuple[int, frozenset[str]]:
+        """Where the handles stand now; `undo_since` returns to it (several ranks, server/ranks.py)."""
+        return self._next_id, frozenset(h for t in (self.models, self.datasets, self.baselines) for h in t)
+
+    def undo_since(self, mark: tuple[int, frozenset[str]]) -> None:
+        """Drop the handles added since `mark` and reuse their ids: after an op that succeeded
+        on some ranks only, every rank's handles are the same again."""
+        next_id, held = mark
+        for table in (self.models, self.datasets, self.baselines):
+            for h in [h for h in table if h not in held]:
+                del table[h]
+        self._next_id = next_id
 
     def get(self, table: dict[str, Any], kind: str, handle: str, path: str) -> Any:
         if handle not in table:

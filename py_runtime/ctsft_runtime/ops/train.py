@@ -47,6 +47,8 @@ class TrainBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
     max_length: int = 128
     loss: Literal["class", "vocab"] = "class"
     method: Literal["full", "ctsft", "norms", "lora"] = "full"
+    # With several ranks: DDP, or FSDP2 for full and ctsft (training/parallel.py); one rank: no-op.
+    parallel: Literal["ddp", "fsdp"] = "ddp"
     # Options of one method (zod's per-method forms): UNSET tells "not given" from a default,
     # so that e.g. `mask` with `full` is refused rather than ignored.
     circuit: str | None = None  # ctsft: a circuit file...
@@ -69,6 +71,10 @@ class TrainBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
         for name in ("circuit", "heads", "mask", "kv", "lora"):
             if getattr(self, name) not in (None, UNSET) and name not in _METHOD_OPTIONS[self.method]:
                 raise msgspec.ValidationError(f"{name} is not an option of method {self.method!r} - at `$.{name}`")
+        if self.parallel == "fsdp" and self.method not in ("full", "ctsft"):
+            raise msgspec.ValidationError(
+                f"parallel 'fsdp' trains methods full and ctsft; {self.method} trains with 'ddp' - at `$.parallel`"
+            )
         self.mask = "hook" if self.mask is UNSET else self.mask
         self.kv = "group" if self.kv is UNSET else self.kv
         if self.lora is UNSET:
@@ -116,6 +122,7 @@ def train(ctx: OpContext, body: TrainBody) -> Reply:
         seed=body.seed,
         max_length=body.max_length,
         loss=body.loss,
+        parallel=body.parallel,
     )
     heads, circuit = _heads(ctx, lm, body)
     lora = LoraOptions(**msgspec.structs.asdict(body.lora)) if body.lora else None
@@ -141,6 +148,7 @@ def train(ctx: OpContext, body: TrainBody) -> Reply:
             emit=ctx.emit,
             check=ctx.check_cancelled,
             param_groups=prepared.param_groups,
+            head_mask=prepared.head_mask,
         )
     except NonFinite as e:
         prepared.abort()

@@ -26,8 +26,9 @@ from typing import Any
 import msgspec
 import zmq
 
+from .. import distributed
 from ..errors import BadRequest, Cancelled, CtsftError, Forbidden, NotFound, OutOfMemory, VersionMismatch
-from ..ops import OPS
+from ..ops import OPS, Reply
 from ..ops.state import RuntimeState
 from ..ops.system import hello_body
 from ..protocol import PROTOCOL_VERSION, ErrorBody, Header, WireTensor, encode_frames
@@ -38,6 +39,7 @@ from .curve import CurveConfig
 from .endpoints import Endpoints
 from .heartbeat import start_heartbeat
 from .jobs import AttachBody, Job
+from .ranks import Leader
 from .tenants import Policy, Tenant, Tenants, tenant_key
 
 log = logging.getLogger("ctsft_runtime")
@@ -72,12 +74,23 @@ class _Ctx:
         return self.job.tensors
 
     def check_cancelled(self) -> None:
-        if self.job.cancel.is_set() or self.server.stopping.is_set():
+        flag = self.job.cancel.is_set() or self.server.stopping.is_set()
+        leader = self.server.leader
+        if leader is not None:
+            # One decision for all ranks, so that they all stop at this same step.
+            flag = leader.cancelled(flag)
+        if flag:
             raise Cancelled(f"{self.job.op} cancelled")
 
     def emit(self, body: Any, tensors: dict[str, WireTensor] | None = None) -> None:
-        self.check_cancelled()
-        self.job.append("event", body, tensors, self.server.stopping)
+        if self.server.leader is None:
+            self.check_cancelled()
+            self.job.append("event", body, tensors, self.server.stopping)
+        else:
+            # With several ranks only the synchronized check_cancelled may stop an op: an
+            # event dropped for a client that stopped reading is better than ranks out of step.
+            with contextlib.suppress(Cancelled):
+                self.job.append("event", body, tensors, self.server.stopping)
         self.server.wake()
 
 
@@ -91,8 +104,11 @@ class Server:
         device: str = "auto",
         path_root: Path | None = None,
         policy: Policy | None = None,
+        leader: Leader | None = None,
     ):
         self.endpoints = endpoints
+        # Rank 0 of several: every op is broadcast to the other ranks (server/ranks.py).
+        self.leader = leader
         self.policy = policy or Policy()
         self.zctx = zmq.Context()
         self.stopping = threading.Event()
@@ -212,7 +228,7 @@ class Server:
             else:
                 self._submit(tenant, peer, header, tensors)
         except Exception as e:  # a bug here must not stop the I/O thread: answer and go on
-            err, tb = _typed(e)
+            err, tb = typed_error(e)
             self._send_now(peer, Header(PROTOCOL_VERSION, request_id, "error", op, 0, self._error_body(err, op, tb)))
 
     def _hello(self) -> dict[str, Any]:
@@ -237,6 +253,8 @@ class Server:
                     f"this client already has {active} queued or running jobs, the server's limit", path="op"
                 )
             job = Job(tenant.key, header.id, header.op, body, tensors, self.policy.job_buffer_bytes)
+            if self.leader is not None:
+                job.raw_body = bytes(header.body)  # what the other ranks decode, as we did
             job.attach(peer, 0)
             if tenant.early_cancels.pop(header.id, 0) is None:
                 job.cancel.set()
@@ -352,6 +370,9 @@ class Server:
                 except queue.Empty:
                     continue
                 self._run(job)
+                if self.leader is not None and distributed.broken():
+                    log.error("an op failed while other ranks were in a collective; stopping all ranks")
+                    self.request_stop()
         except BaseException:
             # SystemExit or KeyboardInterrupt inside an op (or a bug in this loop): without the
             # compute thread nothing would ever answer, so stop the whole runtime; clients see
@@ -359,23 +380,37 @@ class Server:
             log.exception("the compute thread stopped; shutting the runtime down")
             self.request_stop()
             raise
+        finally:
+            if self.leader is not None and not distributed.broken():
+                self.leader.stop()
 
     def _run(self, job: Job) -> None:
         tenant = self.tenants.get(job.owner)
         ctx = _Ctx(self, job, tenant.state)
         self.current, job.state, job.started = job, "running", time.monotonic()
+        reply: Reply | None = None
+        err: CtsftError | None = None
+        tb: str | None = None
         try:
+            if self.leader is not None:
+                self.leader.start(job.owner, tenant.state, job.id, job.op, job.raw_body or b"", job.tensors)
             ctx.check_cancelled()
             reply = OPS[job.op].handler(ctx, job.body)
-            job.append("result", reply.body, reply.tensors, self.stopping)
-            job.state = "done"
         except Exception as e:  # every failure becomes the job's typed error
-            err, tb = _typed(e)
-            job.state = "cancelled" if isinstance(err, Cancelled) else "failed"
-            job.append("error", self._error_body(err, job.op, tb, body_error=True), None, self.stopping)
+            err, tb = typed_error(e)
+        try:
+            if self.leader is not None and not distributed.broken():
+                err = self.leader.finish(err)  # a follower's failure fails the op too
+            if err is None:
+                assert reply is not None
+                job.append("result", reply.body, reply.tensors, self.stopping)
+                job.state = "done"
+            else:
+                job.state = "cancelled" if isinstance(err, Cancelled) or err.code == "cancelled" else "failed"
+                job.append("error", self._error_body(err, job.op, tb, body_error=True), None, self.stopping)
         finally:
             job.finished = time.monotonic()
-            job.body, job.tensors = None, {}  # the request's memory is not needed any more
+            job.body, job.tensors, job.raw_body = None, {}, None  # the request's memory is not needed any more
             self.current = None
             self.tenants.touch(job.owner)
             self.wake()
@@ -399,7 +434,7 @@ class Server:
         return ErrorBody(err.code, message, detail, tb, path)
 
 
-def _typed(e: Exception) -> tuple[CtsftError, str | None]:
+def typed_error(e: Exception) -> tuple[CtsftError, str | None]:
     """A typed error for any exception, and the traceback where it helps (not for bad input)."""
     if isinstance(e, CtsftError):
         return e, traceback.format_exc() if e.code in ("internal", "out_of_memory") else None

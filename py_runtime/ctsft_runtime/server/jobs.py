@@ -45,6 +45,7 @@ class Job:
         self.op = op
         self.body = body
         self.tensors = tensors
+        self.raw_body: bytes | None = None  # the body as it arrived, kept only when other ranks need it
         self.buffer_bytes = buffer_bytes
         self.cancel = threading.Event()
         self.cond = threading.Condition()

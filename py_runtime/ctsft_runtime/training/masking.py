@@ -134,6 +134,7 @@ class HeadMask:
         self._norms = [p for _, p in norm_params]
         self._deltas: list[nn.Parameter] = []
         self._masked: list[nn.Parameter] = []  # hook mechanism: full tensors with a gradient mask
+        self._frozen: dict[int, Tensor] = {}  # hook mechanism: id(param) -> True where frozen
         self._handles: list[RemovableHandle] = []
         self._state: Literal["active", "finished", "removed"] = "active"
         self._saved = [(p, p.requires_grad) for p in _unique(model.parameters())]
@@ -158,7 +159,7 @@ class HeadMask:
         for p in self._norms:
             p.requires_grad_(True)
         if self.mechanism == "hook":
-            frozen: dict[int, Tensor] = {}
+            frozen = self._frozen
             for span in self.spans:
                 if id(span.param) not in frozen:
                     frozen[id(span.param)] = torch.ones(span.param.shape, dtype=torch.bool, device=span.param.device)
@@ -207,6 +208,15 @@ class HeadMask:
                     group["lr"] = lr
                 groups.append(group)
         return groups
+
+    def frozen_masks(self) -> list[tuple[nn.Parameter, Tensor]]:
+        """Hook mechanism: each masked tensor with its mask (True where frozen), for a
+        trainer that moves gradients where the gradient hooks do not reach (FSDP shards)."""
+        return [(p, self._frozen[id(p)]) for p in self._masked]
+
+    def delta_items(self) -> list[tuple[Span, nn.Parameter]]:
+        """Delta mechanism: each slice's span with its delta parameter."""
+        return list(zip(self.spans, self._deltas, strict=True)) if self.mechanism == "delta" else []
 
     def trainable_params(self) -> int:
         """Elements that training can change: slices (a shared KV slice once) plus norms."""

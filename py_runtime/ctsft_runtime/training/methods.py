@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import BadRequest
 from .lora import LoraOptions, wrap_lora
+
+if TYPE_CHECKING:
+    from .masking import HeadMask
 
 Method = Literal["full", "ctsft", "norms", "lora"]
 
@@ -28,6 +31,8 @@ class Prepared:
     abort: Callable[[], None]
     trainable: Callable[[], int] | None = None
     report: dict[str, Any] = field(default_factory=dict)
+    head_mask: HeadMask | None = None
+    """ctsft/norms: the applied mask, which a data-parallel trainer reads (training/parallel.py)."""
 
 
 def prepare(
@@ -75,4 +80,6 @@ def prepare(
         lm.extra["delta"] = delta.finish(lm.model)
         return {"mask": m.report()}
 
-    return Prepared(lm.model, m.param_groups(), finish_mask, m.remove, trainable=m.trainable_params, report=m.report())
+    return Prepared(
+        lm.model, m.param_groups(), finish_mask, m.remove, trainable=m.trainable_params, report=m.report(), head_mask=m
+    )

@@ -1,0 +1,206 @@
+"""Rank 0 leads, the other ranks follow: every op runs on all ranks, in the same order.
+
+Rank 0 runs the normal server. Before its compute thread runs an op, `Leader.start`
+broadcasts the request as it arrived (the tenant, the header with the raw msgpack body,
+the request's tensors) on the control group; each follower (`follow`, the main thread of
+ranks 1..N-1) decodes it exactly as the server does and runs the same handler against its
+own `RuntimeState` for that tenant. Same op sequence, same handle ids, same models.
+
+Three rules keep the ranks in step:
+- Cancellation is one decision for all ranks: every `check_cancelled` is an all-reduce of
+  rank 0's cancel flag, so all ranks stop at the same step. Emitting is a no-op on
+  followers and never raises on rank 0 (a raise there would skip a collective).
+- After each op all ranks gather an ok/error record (`finish`): a follower's failure is the
+  op's typed error on rank 0 ("rank N of W: ..."), instead of a silent divergence, and a
+  failed op leaves no new handle on any rank (same handles, same next id everywhere).
+- A failure that leaves ranks out of step (an exception inside a collective section of
+  training that the other ranks did not share, see `distributed.lockstep`) cannot be
+  agreed on, since the others wait in a collective: a follower then exits, rank 0 reports
+  the error and exits non-zero; torchrun stops the rest and the client sees the runtime go.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+import time
+import weakref
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+# Collectives come from distributed.control, imported where used: it imports torch, and a
+# single-rank server must answer hello before torch loads.
+from ..distributed import Ranks
+from ..errors import Cancelled, CtsftError
+from ..ops import OPS
+from ..ops.state import RuntimeState
+from ..protocol import PROTOCOL_VERSION, Header, WireTensor, encode_frames
+from ..protocol.codec import decode_body, decode_header, decode_tensors
+
+log = logging.getLogger("ctsft_runtime")
+
+# Ops that change no runtime state and only write files: followers skip them (rank 0 writes;
+# any other write a follower's op makes is dropped by models/atomic.py).
+_WRITE_ONLY = frozenset({"model.save", "data.synthetic"})
+
+
+class _Message(msgspec.Struct):
+    kind: str  # "op" or "stop"
+    tenant: str = ""
+    serial: int = 0  # which RuntimeState of that tenant (a tenant forgotten and seen again gets a new one)
+    frames: list[bytes] = msgspec.field(default_factory=list)
+
+
+class Leader:
+    """Rank 0's side: broadcast each op, synchronize cancellation, agree on the outcome."""
+
+    def __init__(self, ranks: Ranks):
+        self.ranks = ranks
+        self._serials: dict[int, tuple[weakref.ref[RuntimeState], int]] = {}
+        self._next_serial = 0
+        self._op: tuple[RuntimeState, tuple[int, frozenset[str]]] | None = None
+
+    def start(
+        self, tenant: str, state: RuntimeState, job_id: str, op: str, raw_body: bytes, tensors: dict[str, WireTensor]
+    ) -> None:
+        header = Header(PROTOCOL_VERSION, job_id, "req", op, 0, msgspec.Raw(raw_body))
+        from ..distributed.control import broadcast_bytes
+
+        frames = [bytes(f) for f in encode_frames(header, tensors)]
+        msg = _Message("op", tenant, self._serial(state), frames)
+        self._op = (state, state.mark())
+        broadcast_bytes(self.ranks, msgspec.msgpack.encode(msg))
+
+    def cancelled(self, flag: bool) -> bool:
+        from ..distributed.control import any_rank
+
+        return any_rank(self.ranks, flag)
+
+    def finish(self, error: CtsftError | None) -> CtsftError | None:
+        """The op's error for the client: rank 0's own, else the first follower's."""
+        from ..distributed.control import gather
+
+        records = gather(self.ranks, _record(error))
+        if self._op is not None and any(r is not None for r in records):
+            self._op[0].undo_since(self._op[1])  # the followers do the same
+        self._op = None
+        if error is not None:
+            return error
+        for rank, rec in enumerate(records):
+            if rec is not None:
+                code, message, detail, path = rec
+                err = CtsftError(f"rank {rank} of {self.ranks.world}: {message}", detail=detail, path=path)
+                err.code = code  # the follower's error kind, on this instance
+                return err
+        return None
+
+    def stop(self) -> None:
+        from ..distributed.control import broadcast_bytes
+
+        broadcast_bytes(self.ranks, msgspec.msgpack.encode(_Message("stop")))
+
+    def _serial(self, state: RuntimeState) -> int:
+        # A state's serial lives as long as the state: `id()` alone could be reused by a new
+        # state once the old one is freed, and the follower would keep the old handles.
+        entry = self._serials.get(id(state))
+        if entry is None or entry[0]() is not state:
+            self._next_serial += 1
+            entry = (weakref.ref(state), self._next_serial)
+            self._serials[id(state)] = entry
+        return entry[1]
+
+
+def _record(error: CtsftError | None) -> tuple[str, str, str | None, str | None] | None:
+    return None if error is None else (error.code, error.message, error.detail, error.path)
+
+
+@dataclass
+class _FollowerCtx:
+    """OpContext of a follower: no stream to write to; cancellation decided by rank 0."""
+
+    ranks: Ranks
+    request_id: str
+    tensors: dict[str, WireTensor]
+    state: RuntimeState
+
+    def check_cancelled(self) -> None:
+        from ..distributed.control import any_rank
+
+        if any_rank(self.ranks, False):
+            raise Cancelled("cancelled (by rank 0)")
+
+    def emit(self, body: Any, tensors: dict[str, WireTensor] | None = None) -> None:
+        return None
+
+
+def follow(ranks: Ranks, *, device: str, path_root: Any, max_models: int | None) -> int:
+    """A follower's main loop: run what rank 0 broadcasts until it says stop."""
+    from ..distributed.control import broadcast_bytes, gather
+    from .app import typed_error
+
+    states: dict[str, tuple[int, RuntimeState]] = {}
+    while True:
+        try:
+            raw = broadcast_bytes(ranks, None)
+        except RuntimeError as e:  # rank 0 went away without saying stop (killed, or a hard exit)
+            print(f"ctsft_runtime rank {ranks.rank}: lost rank 0 ({e}); exiting", file=sys.stderr, flush=True)
+            return 1
+        msg = msgspec.msgpack.decode(raw, type=_Message)
+        if msg.kind == "stop":
+            return 0
+        entry = states.get(msg.tenant)
+        if entry is None or entry[0] != msg.serial:
+            entry = states[msg.tenant] = (
+                msg.serial,
+                RuntimeState(device=device, path_root=path_root, max_models=max_models),
+            )
+        error: CtsftError | None = None
+        mark = entry[1].mark()
+        try:
+            header = decode_header(msg.frames[0])
+            tensors = decode_tensors(header, msg.frames[1:])
+            spec = OPS[header.op]
+            ctx = _FollowerCtx(ranks, header.id, tensors, entry[1])
+            ctx.check_cancelled()  # rank 0 checks once before every op (server/app.py `_run`)
+            if header.op not in _WRITE_ONLY:  # (these never check_cancelled: no collective skipped)
+                spec.handler(ctx, decode_body(header.body, spec.body_type))
+        except Exception as e:  # rank 0 decides what the client hears; we report ours
+            error, tb = typed_error(e)
+            if tb:
+                print(f"[ctsft_runtime rank {ranks.rank}] {tb}", file=sys.stderr, flush=True)
+        if any(r is not None for r in gather(ranks, _record(error))):
+            # Failed somewhere, so failed for the client: on every rank it adds no handle
+            # (a handle only some ranks hold would shift every later id).
+            entry[1].undo_since(mark)
+
+
+def watch_parents(node_pid: int | None, *, interval_s: float = 0.25) -> None:
+    """Exit when torchrun's agent (our parent) or the Node process that started it is gone.
+
+    Under torchrun a rank's parent is the agent, so the single-process check ("is my parent
+    still the pid I was given") does not apply; a rank orphaned by a SIGKILLed agent would
+    otherwise wait in a collective forever, holding its GPU.
+    """
+    agent = os.getppid()
+
+    def alive(pid: int) -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+    def run() -> None:
+        while True:
+            time.sleep(interval_s)
+            if os.getppid() != agent or (node_pid is not None and not alive(node_pid)):
+                print("ctsft_runtime: orphaned (torchrun or its parent is gone); exiting", file=sys.stderr, flush=True)
+                os._exit(3)
+
+    threading.Thread(target=run, name="ctsft-parent-watch", daemon=True).start()
