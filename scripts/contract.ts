@@ -119,14 +119,14 @@ const DOCS: Record<OpName, OpDoc> = {
   predict: {
     summary:
       "Class probabilities of texts (or of a dataset's texts), batched, each row with its own delta or the base model; a `batch` event after each batch. " +
-      "Empty `texts` give an empty result. Unknown delta names and a per-row `delta` of the wrong length are refused on `body.delta`.",
+      "Empty `texts` give an empty result. An unknown delta name is `not_found` on `body.delta` (per row: `body.delta.N`); a per-row `delta` of the wrong length is refused on `body.delta`.",
     errors: ["non_finite"],
     example: { model: "m1", texts: ["the food was great", "nasi ne enak"], delta: [null, "jav"] },
   },
   generate: {
     summary:
       "Continues each prompt with transformers' own generation (greedy at temperature 0, else sampled from `seed`); a `token` event per decoded piece. " +
-      "A cancel stops it within one token.",
+      "A cancel stops it within one token. Delta names are checked as for `predict`.",
     example: { model: "m1", prompts: ["Once upon a time"], maxNewTokens: 16, delta: "jav" },
   },
 };

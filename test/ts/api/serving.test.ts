@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { BadRequestError, CancelledError, type GenerateEvent, type ModelHandle, type PredictEvent, Runtime } from "../../../src/index.ts";
+import { BadRequestError, CancelledError, type GenerateEvent, type ModelHandle, NotFoundError, type PredictEvent, Runtime } from "../../../src/index.ts";
 import { type Adapted, buildAdapted, closeTo } from "../helpers/adapted.ts";
 
 const TEXTS = ["good great nice", "bad awful", "fine ok", "the movie was not good", "great", "terrible not nice at all"];
@@ -203,7 +203,9 @@ describe("serving: predict, generate and named deltas", { timeout: 300_000 }, ()
   });
 
   it("bad input: typed errors naming the field", async () => {
-    await assert.rejects(model.predict(TEXTS, { delta: "klingon" }), (e: unknown) => e instanceof BadRequestError && e.path === "body.delta" && /klingon/.test(e.message));
+    // An unknown delta name is not found (like an unknown handle), naming the field; per row, the row.
+    await assert.rejects(model.predict(TEXTS, { delta: "klingon" }), (e: unknown) => e instanceof NotFoundError && e.path === "body.delta" && /klingon/.test(e.message));
+    await assert.rejects(model.predict(TEXTS.slice(0, 2), { delta: ["easy", "klingon"] }), (e: unknown) => e instanceof NotFoundError && e.path === "body.delta.1");
     await assert.rejects(model.predict(TEXTS, { delta: ["easy", null] }), (e: unknown) => e instanceof BadRequestError && e.path === "body.delta");
     await assert.rejects(model.predict(TEXTS, { delta: "not a name!" }), (e: unknown) => e instanceof BadRequestError && e.path?.startsWith("body.delta") === true);
     // Refused by zod before anything is sent: generate throws at once, no stream exists.
@@ -215,7 +217,7 @@ describe("serving: predict, generate and named deltas", { timeout: 300_000 }, ()
       (async () => {
         for await (const _ of model.generate("good", { delta: "klingon" })) void _;
       })(),
-      (e: unknown) => e instanceof BadRequestError && e.path === "body.delta",
+      (e: unknown) => e instanceof NotFoundError && e.path === "body.delta",
     );
     // A delta trained from another base (θ0 is not θ1) is refused when it is loaded.
     const theta0 = await rt.models.load({ source: fx.theta0 });
