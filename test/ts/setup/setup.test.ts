@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { setup as exportedSetup } from "../../../src/index.ts";
-import { constraintsOf, ctsftHome, DEV_LOCK_FILE, detectTorchVariant, envKey, LOCK_FILE, lockEntries, lockHash, MARKER, runtimeVersion, setup, venvDir } from "../../../src/transport/python-env.ts";
+import { constraintsOf, ctsftHome, DEV_LOCK_FILE, detectTorchVariant, envKey, installedExtra, LOCK_FILE, lockEntries, lockHash, MARKER, RAY_LOCK_FILE, runtimeVersion, setup, venvDir } from "../../../src/transport/python-env.ts";
 
 const ROOT = new URL("../../../", import.meta.url).pathname;
 const temps: string[] = [];
@@ -97,13 +97,14 @@ describe("where the environment lives", () => {
 describe("the lock files", () => {
   const runtime = lockEntries(readFileSync(LOCK_FILE, "utf8"));
   const dev = lockEntries(readFileSync(DEV_LOCK_FILE, "utf8"));
+  const ray = lockEntries(readFileSync(RAY_LOCK_FILE, "utf8"));
 
   it("pin every runtime dependency exactly, each with sha256 hashes", () => {
     const names = new Set(runtime.map((e) => e.name));
     for (const n of ["transformers", "tokenizers", "safetensors", "pyzmq", "msgspec", "numpy", "huggingface-hub", "accelerate", "peft", "gguf", "sympy", "networkx", "jinja2", "filelock", "fsspec"]) {
       assert.ok(names.has(n), `${n} is locked`);
     }
-    for (const e of [...runtime, ...dev]) {
+    for (const e of [...runtime, ...dev, ...ray]) {
       assert.match(e.pin, /^[A-Za-z0-9._-]+==[^ ;]+( ; .+)?$/, e.pin);
       assert.match(e.text, /--hash=sha256:[0-9a-f]{64}/, `${e.name} has hashes`);
     }
@@ -121,6 +122,12 @@ describe("the lock files", () => {
     for (const e of dev) {
       if (runtime.some((r) => r.name === e.name)) assert.ok(versions.has(version(e.pin)), `${e.pin} (dev) is a version the runtime lock has`);
     }
+    // The tests put the dev tools and Ray on one PYTHONPATH: what both hold must be one version.
+    const devVersions = new Set(dev.map((e) => version(e.pin)));
+    for (const e of ray) {
+      if (runtime.some((r) => r.name === e.name)) assert.ok(versions.has(version(e.pin)), `${e.pin} (ray) is a version the runtime lock has`);
+      if (dev.some((d) => d.name === e.name)) assert.ok(devVersions.has(version(e.pin)), `${e.pin} (ray) is a version the dev lock has`);
+    }
     const cons = constraintsOf(readFileSync(LOCK_FILE, "utf8"));
     assert.doesNotMatch(cons, /--hash|\\/);
     assert.equal(cons.trim().split("\n").length, runtime.length);
@@ -132,6 +139,11 @@ describe("the lock files", () => {
     assert.doesNotMatch(deps, /pytest|ruff|hypothesis|torch/);
     assert.match(pyproject, /^dev = \[.*pytest.*\]/m);
     assert.match(pyproject, /^torch = \["torch==2\.13\.0"\]/m);
+    // Ray is an optional extra, locked on its own: never in the runtime lock users' key hangs on.
+    const pin = /^ray = \["ray==([^"]+)"\]/m.exec(pyproject)?.[1];
+    assert.ok(pin, "pyproject.toml has the ray extra, pinned");
+    assert.ok(ray.some((e) => e.pin === `ray==${pin}`), `requirements-ray.lock pins ray==${pin}`);
+    assert.ok(!runtime.some((e) => e.name === "ray"), "ray is not in requirements.lock");
   });
 });
 
@@ -200,6 +212,10 @@ describe("setup refuses and cancels before it installs anything", () => {
     assert.deepEqual(readdirSync(home), []);
   });
 
+  it("an unknown extra is refused", async () => {
+    await assert.rejects(exportedSetup({ with: ["spark" as "ray"], onProgress: () => {} }), /unknown extra "spark": setup knows ray/);
+  });
+
   it("an already-aborted signal is refused at once", async () => {
     await assert.rejects(exportedSetup({ signal: AbortSignal.abort(new Error("no")) }), /no/);
   });
@@ -209,20 +225,23 @@ describe("a second setup of a built environment", () => {
   it("is current after the repository's setup, and takes under 2 s with no pip, venv or network", async () => {
     // The first setup: on a fresh clone `npm run setup` (or scripts/python.ts) built it already;
     // if not, this builds it (minutes).
-    const first = await setup({ dev: true, onProgress: () => {} });
+    const first = await setup({ dev: true, with: ["ray"], onProgress: () => {} });
     assert.ok(existsSync(first.python));
+    // The Ray extra sits beside the environment, on the result's PYTHONPATH only.
+    const rayLib = installedExtra("ray");
+    assert.ok(rayLib && first.pythonPath.includes(rayLib) && existsSync(join(rayLib, "ray", "__init__.py")), `ray overlay ${rayLib} in ${first.pythonPath}`);
     if (!process.env.CTSFT_PYTHON) {
       const marker = JSON.parse(readFileSync(join(first.envDir!, MARKER), "utf8"));
       assert.equal(marker.lockHash, lockHash());
       assert.equal(marker.torch.version.split("+")[0], "2.13.0");
       assert.ok(marker.packages.some((p: string) => p.startsWith("transformers==")));
-      assert.ok(!marker.packages.some((p: string) => /^(pytest|ruff|hypothesis)==/i.test(p)), "no test tools in the shared environment");
+      assert.ok(!marker.packages.some((p: string) => /^(pytest|ruff|hypothesis|ray)==/i.test(p)), "no test tools and no Ray in the shared environment");
     }
     // The second, in a fresh process whose every way to build is broken: no base Python, no
     // package index, no proxy that works. It can only succeed by reusing the environment.
     const code = `import { setup } from ${JSON.stringify(join(ROOT, "src/index.ts"))};
       const t0 = performance.now();
-      const r = await setup({ dev: true, onProgress: () => {} });
+      const r = await setup({ dev: true, with: ["ray"], onProgress: () => {} });
       console.log(JSON.stringify({ ms: performance.now() - t0, built: r.built, python: r.python }));`;
     const r = spawnSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", code], {
       cwd: ROOT,
