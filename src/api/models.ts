@@ -1,4 +1,5 @@
 import type { z } from "zod";
+import type { Example } from "../schema/data.ts";
 import type { ModelInfo } from "../schema/models.ts";
 import type { OpRequest, OpResult } from "../schema/ops.ts";
 import type { DeltaInfo, GenerateEvent, GenerateRequest, GenerateResult, PredictEvent, PredictRequest, PredictResult } from "../schema/serving.ts";
@@ -7,8 +8,9 @@ import { type Caller, Handle, type HandleId } from "./handles.ts";
 import type { CallOptions } from "./runtime.ts";
 import type { RunStream } from "./stream.ts";
 
-/** What {@link ModelHandle.predict} classifies: texts (possibly none), or a dataset's texts (its labels are not used). */
-export type PredictInput = readonly string[] | DataInput;
+/** What {@link ModelHandle.predict} classifies: texts (possibly none), records of a pair-input task's fields
+ * (`{ premise, hypothesis }`), or a dataset's examples (its labels are not used). */
+export type PredictInput = readonly Example[] | DataInput;
 
 /** Options of {@link ModelHandle.predict}: the `predict` op's settings (delta per row, batch
  * size, label set, prompt, token limit), plus an `AbortSignal`. */
@@ -133,7 +135,7 @@ export class ModelHandle extends Handle {
   }
 }
 
-function isTexts(input: PredictInput): input is readonly string[] {
+function isTexts(input: PredictInput): input is readonly Example[] {
   return Array.isArray(input);
 }
 

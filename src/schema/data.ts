@@ -1,14 +1,31 @@
 import { z } from "zod";
 
+/** A field of a pair-input example, and the template slot that takes it: `premise` fills `{premise}`. */
+export const FieldName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "a field name is an identifier (letters, digits, _; no leading digit)");
+
+/** One example to classify: a text, or for a template with named slots a record of its fields (`{ premise, hypothesis }`). */
+export const Example = z.union([z.string(), z.record(FieldName, z.string())]);
+export type Example = z.infer<typeof Example>;
+
 const DataOptions = {
-  /** Column holding the text (default: text, sentence or content). */
+  /** Column holding the text (default: text, sentence or content). Not with `fields`. */
   textColumn: z.string().optional(),
   /** Column holding the label (default: label, labels or category). */
   labelColumn: z.string().optional(),
-  /** The label set and its order (default: read from the data, sorted). */
+  /**
+   * Pair-input tasks: field name → column (`{ premise: "sentence1", hypothesis: "sentence2" }`); each example is then a
+   * record of these fields, for a template with one `{field}` slot per field. Files only. Default: the model's task's
+   * fields (recorded in `ctsft.json` by training), else one text.
+   */
+  fields: z.record(FieldName, z.string().min(1)).optional(),
+  /** Label as spelled in the file → label name (`{ e: "entailment" }`), so sets that spell labels differently align; every label in the file must be a key. Files only. */
+  labelMap: z.record(z.string().min(1), z.string().min(1)).optional(),
+  /** The label set and its order, in label names after `labelMap` (default: read from the data, sorted). */
   labels: z.array(z.string()).min(1).optional(),
   format: z.enum(["csv", "tsv", "jsonl"]).optional(),
-  /** Keep the first N rows. */
+  /** Drop the first N rows (before `limit`): `{ limit: 300 }` and `{ skip: 300 }` split one file into disjoint parts. */
+  skip: z.number().int().nonnegative().optional(),
+  /** Keep the first N rows (after `skip`). */
   limit: z.number().int().positive().optional(),
   /** Seeded label-balanced subsample: this many examples of each class. */
   perClass: z.number().int().positive().optional(),
@@ -38,6 +55,8 @@ export const DatasetInfo = z.object({
   labels: z.array(z.string()),
   classCounts: z.record(z.string(), z.number().int()),
   source: z.string(),
+  /** The examples' field names (null: single texts). */
+  fields: z.array(z.string()).nullable(),
 });
 export type DatasetInfo = z.infer<typeof DatasetInfo>;
 

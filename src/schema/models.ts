@@ -13,8 +13,10 @@ export const ModelInfo = z.object({
   params: z.number().int(),
   device: z.string(),
   dtype: z.enum(["float32", "bfloat16", "float16"]),
-  /** The task the checkpoint was trained for (template, verbalizer, labels), if recorded. */
-  task: z.object({ template: z.string(), verbalizer: z.record(z.string(), z.string()).nullable(), labels: z.array(z.string()) }).nullable(),
+  /** The task the checkpoint was trained for (template, verbalizer, labels; for pair-input tasks the fields, each with the column it was read from), if recorded. */
+  task: z
+    .object({ template: z.string(), verbalizer: z.record(z.string(), z.string()).nullable(), labels: z.array(z.string()), fields: z.record(z.string(), z.string()).nullable() })
+    .nullable(),
   loadSeconds: z.number(),
 });
 export type ModelInfo = z.infer<typeof ModelInfo>;

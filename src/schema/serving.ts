@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { DataRef } from "./data.ts";
+import { DataRef, Example } from "./data.ts";
 
 /**
  * Using an adapted model: named deltas on one base model (`deltas.load|unload|list`),
@@ -71,13 +71,16 @@ function rowsMatch(delta: DeltaChoice | undefined, rows: number | undefined, ctx
 export const PredictRequest = z
   .object({
     model: z.string(),
-    /** The texts to classify (may be empty: the result then has no predictions). Give `texts` or `data`, not both. */
-    texts: z.array(z.string()).optional(),
+    /**
+     * The texts to classify (may be empty: the result then has no predictions), or for a pair-input task records of its
+     * fields (`{ premise, hypothesis }`), all alike. Give `texts` or `data`, not both.
+     */
+    texts: z.array(Example).optional(),
     /** A dataset whose texts to classify (its labels are not used). */
     data: DataRef.optional(),
     /** A delta name for every row, or one entry per row (`null`: the base model). */
     delta: DeltaChoice.optional(),
-    /** Prompt template with one `{text}` slot (default: the model's task's). */
+    /** Prompt template with one `{text}` slot, or one `{field}` slot per field of records (default: the model's task's). */
     template: z.string().optional(),
     /** Label name -> answer word (default: the model's task's, else " " + label name). */
     verbalizer: z.record(z.string(), z.string()).optional(),

@@ -3,7 +3,7 @@ import { DataRef } from "./data.ts";
 import { ModelInfo } from "./models.ts";
 
 const Prompt = {
-  /** Prompt template with one `{text}` slot (default: the checkpoint's, else "{text}\nSentiment:"). */
+  /** Prompt template with one `{text}` slot, or with `fields` one `{field}` slot each (default: the checkpoint's, else "{text}\nSentiment:"). */
   template: z.string().optional(),
   /** Label name -> answer word (default: " " + label name). First tokens must differ. */
   verbalizer: z.record(z.string(), z.string()).optional(),

@@ -1,4 +1,4 @@
-"""Data layer: labeled sets, file/NusaX/synthetic sources, prompts, batching.
+"""Data layer: labeled sets (single texts or records of named fields), file/NusaX/synthetic sources, prompts, batching.
 
 Plain Python and PyTorch, no protocol: ops wrap these functions, notebooks call them
 directly.
@@ -7,7 +7,7 @@ directly.
 from .batching import Batch, encode_batch, iterate_batches
 from .loading import LabeledSet, balanced_subsample, load_labeled, split
 from .nusax import NUSAX_LABELS, NUSAX_SPLITS, nusax, nusax_languages, nusax_root
-from .prompts import PromptFormat, check_verbalizer
+from .prompts import Example, PromptFormat, check_verbalizer
 from .synthetic import (
     DEFAULT_LANGUAGES,
     SyntheticLanguage,
@@ -22,6 +22,7 @@ __all__ = [
     "NUSAX_LABELS",
     "NUSAX_SPLITS",
     "Batch",
+    "Example",
     "LabeledSet",
     "PromptFormat",
     "SyntheticLanguage",

@@ -1,4 +1,4 @@
-"""Turning texts into model inputs, and datasets into deterministic batches.
+"""Turning texts (or records of fields) into model inputs, and datasets into deterministic batches.
 
 Padding is on the RIGHT and each row carries `last_index`, the position of its last
 prompt token, where the class logits are gathered. Right padding keeps every real token
@@ -17,7 +17,7 @@ import torch
 
 from ..errors import BadRequest
 from .loading import LabeledSet
-from .prompts import PromptFormat
+from .prompts import Example, PromptFormat
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -25,22 +25,28 @@ if TYPE_CHECKING:
 
 def encode_batch(
     tokenizer: PreTrainedTokenizerBase,
-    texts: Sequence[str],
+    texts: Sequence[Example],
     fmt: PromptFormat,
     max_length: int,
 ) -> dict[str, torch.Tensor]:
     """Encode prompts: `input_ids` and `attention_mask` [B, T], `last_index` [B] (int64),
     `truncated` [B] (bool: the row lost text tokens to `max_length`).
 
-    T is the longest row in this batch (at most `max_length`). The tokenizer's own special
-    tokens are kept at the front (a BOS) but dropped at the end (an EOS/SEP some
-    post-processors append), because the answer is read right after the template tail.
+    `texts` holds one example per row: a text, or with a named-field template a record
+    (`{"premise": ..., "hypothesis": ...}`). T is the longest row in this batch (at most
+    `max_length`). The tokenizer's own special tokens are kept at the front (a BOS) but
+    dropped at the end (an EOS/SEP some post-processors append), because the answer is read
+    right after the template tail.
 
-    Too-long prompts lose tokens from the LEFT of the text: the template prefix, the end
-    of the text and the template tail ("Sentiment:") always survive, since the tail is
-    what tells the model to answer, and a review's last words are usually its verdict.
-    The cut is made on the tokens of the full prompt (located through character offsets),
-    so nothing is re-tokenized; the first kept text token may be a word piece.
+    Truncation keeps the whole template and the END of every field; tokens go from the
+    START of fields only. The template tail ("Sentiment:", "Answer:") is what tells the
+    model to answer, and a text's last words are usually its verdict. With several fields
+    the budget is shared longest-first: each removed token comes from whichever field is
+    currently longest (ties: the field earlier in the template), so a short hypothesis stays
+    whole while a long premise is cut down to its tail, and no field is cut below the length
+    of another that is cut. The cut is made on the tokens of the full prompt (located
+    through character offsets), so nothing is re-tokenized; a field's first kept token may
+    be a word piece.
     """
     if not texts:
         raise BadRequest("texts is empty; nothing to encode", path="texts")
@@ -52,15 +58,15 @@ def encode_batch(
             "encode_batch needs a fast tokenizer (PreTrainedTokenizerFast); load it with use_fast=True",
             path="tokenizer",
         )
+    rendered = [fmt.render_spans(t) for t in texts]
     enc = tokenizer(
-        [fmt.render(t) for t in texts],
+        [prompt for prompt, _ in rendered],
         return_offsets_mapping=True,
         return_special_tokens_mask=True,
     )
-    text_start = len(fmt.prefix)
     rows: list[list[int]] = []
     truncated: list[bool] = []
-    for b, text in enumerate(texts):
+    for b, (_, spans) in enumerate(rendered):
         ids = list(enc["input_ids"][b])
         special = list(enc["special_tokens_mask"][b])
         offsets = list(enc["offset_mapping"][b])
@@ -69,20 +75,20 @@ def encode_batch(
         excess = len(ids) - max_length
         truncated.append(excess > 0)
         if excess > 0:
-            text_end = text_start + len(text)
-            # Tokens overlapping the text may go; one reaching into the tail stays with it.
+            # Per field, its tokens in order. A token overlapping the field may go; one
+            # reaching past its end (into the template) stays with the template.
             removable = [
-                i
-                for i, (s, e) in enumerate(offsets)
-                if not special[i] and e > text_start and s < text_end and e <= text_end
+                [i for i, (s, e) in enumerate(offsets) if not special[i] and e > start and s < end and e <= end]
+                for start, end in spans
             ]
-            if excess > len(removable):
+            total = sum(len(r) for r in removable)
+            if excess > total:
                 raise BadRequest(
                     f"max_length={max_length} is too small: the template and special tokens "
-                    f"alone take {len(ids) - len(removable)} tokens",
+                    f"alone take {len(ids) - total} tokens",
                     path="max_length",
                 )
-            drop = set(removable[:excess])
+            drop = {i for field, n in zip(removable, _longest_first(removable, excess), strict=True) for i in field[:n]}
             ids = [t for i, t in enumerate(ids) if i not in drop]
         if not ids:
             raise BadRequest(f"text {b} renders to an empty prompt", path="texts")
@@ -108,8 +114,18 @@ def encode_batch(
     }
 
 
+def _longest_first(fields: Sequence[Sequence[int]], excess: int) -> list[int]:
+    """How many leading tokens each field loses so that `excess` go in all, always taking
+    the next one from the currently longest field (the earliest of equals)."""
+    left = [len(f) for f in fields]
+    for _ in range(excess):
+        k = max(range(len(left)), key=lambda j: (left[j], -j))
+        left[k] -= 1
+    return [len(f) - n for f, n in zip(fields, left, strict=True)]
+
+
 class Batch(NamedTuple):
-    texts: list[str]
+    texts: list[Example]  # a text or a record of fields per row
     labels: list[int]
     indices: list[int]  # rows of the source LabeledSet, for tracing predictions back
 

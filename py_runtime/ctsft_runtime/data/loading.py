@@ -1,7 +1,8 @@
 """Labeled text sets and the one loader that reads them from CSV, TSV or JSONL files.
 
-Every dataset the runtime handles is a `LabeledSet`: parallel lists of texts and integer
-labels plus the ordered label names those integers index. Label order matters (it fixes
+Every dataset the runtime handles is a `LabeledSet`: parallel lists of examples and integer
+labels plus the ordered label names those integers index. An example is one text, or (for
+pair-input tasks such as NLI) a record of named fields read from several columns. Label order matters (it fixes
 which class logit is which), so it is always explicit: given by the caller, or derived
 from the file by a documented rule (see `load_labeled`).
 
@@ -18,11 +19,12 @@ import math
 import os
 import random
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import BadRequest
+from .prompts import FIELD_NAME, Example
 
 # Column names tried, in order, when the caller names none. Kept short on purpose: a
 # longer list makes a wrong guess on an unfamiliar file more likely, and the error for a
@@ -35,14 +37,30 @@ FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndj
 
 @dataclass
 class LabeledSet:
-    """Texts with integer labels; `labels[i]` indexes `label_names`."""
+    """Examples with integer labels; `labels[i]` indexes `label_names`.
 
-    texts: list[str]
+    Without `fields` every example is a text (str). With `fields` (field name -> the column
+    it was read from, e.g. {"premise": "sentence1", "hypothesis": "sentence2"}) every example
+    is a dict holding exactly those field names, which a template's `{premise}` and
+    `{hypothesis}` slots take. `texts` keeps its name so that every consumer (batching,
+    training, scoring) passes examples on unchanged."""
+
+    texts: list[Example]
     labels: list[int]
     label_names: list[str]
     source: str
+    fields: dict[str, str] | None = None
 
     def __post_init__(self) -> None:
+        if self.fields is not None:
+            self.fields = dict(self.fields)
+            keys = set(self.fields)
+            bad = next((i for i, t in enumerate(self.texts) if not isinstance(t, Mapping) or set(t) != keys), None)
+        else:
+            bad = next((i for i, t in enumerate(self.texts) if not isinstance(t, str)), None)
+        if bad is not None:
+            want = f"a record of fields {list(self.fields)}" if self.fields is not None else "a text (str)"
+            raise BadRequest(f"example {bad} of {self.source} is not {want}", path="texts")
         # Catch inconsistent sets where they are built, not deep inside a training step.
         if len(self.texts) != len(self.labels):
             raise BadRequest(
@@ -79,6 +97,7 @@ class LabeledSet:
             labels=[self.labels[i] for i in indices],
             label_names=list(self.label_names),
             source=self.source if source is None else source,
+            fields=None if self.fields is None else dict(self.fields),
         )
 
 
@@ -90,6 +109,8 @@ def load_labeled(
     labels: Sequence[str] | None = None,
     fmt: str | None = None,
     limit: int | None = None,
+    fields: Mapping[str, str] | None = None,
+    label_map: Mapping[str, str] | None = None,
 ) -> LabeledSet:
     """Read a labeled text file.
 
@@ -107,6 +128,13 @@ def load_labeled(
       booleans are read as their text (`1` -> "1").
     - `limit`: keep only the first `limit` rows (file order). The whole file is still read
       and checked, so the derived label set is the file's, not the prefix's.
+    - `fields`: field name -> column, for pair-input tasks (`{"premise": "sentence1",
+      "hypothesis": "sentence2"}`); each example is then a dict of those fields, in this
+      order, instead of one text. Not together with `text_column`.
+    - `label_map`: label as spelled in the file -> label name (`{"e": "entailment"}`), so
+      sets that spell labels differently align; every label in the file must be a key
+      (an unmapped one is an error naming it, its row and the label column). `labels` and
+      the derived order are in mapped names.
     """
     file = Path(path)
     source = os.fspath(path)
@@ -125,20 +153,31 @@ def load_labeled(
         what = "is a directory, not a file" if file.is_dir() else "does not exist"
         raise BadRequest(f"dataset file {source} {what}", path="path")
 
+    if fields is not None:
+        _check_field_map(fields, text_column)
+
     rows = _read_rows(file, fmt)
-    texts: list[str] = []
+    texts: list[Example] = []
     raw_labels: list[str] = []
     places: list[str] = []
     text_col = label_col = ""
     for where, row in rows:
         if not texts:  # the first row fixes the columns (a CSV header, a JSONL object)
-            text_col = _pick_column(row, text_column, TEXT_COLUMNS, "text_column", source)
+            if fields is None:
+                text_col = _pick_column(row, text_column, TEXT_COLUMNS, "text_column", source)
+            else:
+                _check_field_columns(row, fields, source)
             label_col = _pick_column(row, label_column, LABEL_COLUMNS, "label_column", source)
-        texts.append(_cell(row, text_col, where, "text_column", source))
+        if fields is None:
+            texts.append(_cell(row, text_col, where, "text_column", source))
+        else:
+            texts.append({name: _cell(row, col, where, "fields", source) for name, col in fields.items()})
         raw_labels.append(_cell(row, label_col, where, "label_column", source).strip())
         places.append(where)
     if not texts:
         raise BadRequest(f"dataset file {source} has no data rows", path="path")
+    if label_map is not None:
+        raw_labels = _map_labels(raw_labels, label_map, places, label_col, source)
 
     if labels is None:
         names = _sorted_labels(set(raw_labels))
@@ -161,7 +200,51 @@ def load_labeled(
 
     if limit is not None:
         texts, ids = texts[:limit], ids[:limit]
-    return LabeledSet(texts=texts, labels=ids, label_names=names, source=source)
+    return LabeledSet(
+        texts=texts, labels=ids, label_names=names, source=source, fields=None if fields is None else dict(fields)
+    )
+
+
+def _check_field_map(fields: Mapping[str, str], text_column: str | None) -> None:
+    if text_column is not None:
+        raise BadRequest("give text_column (one text) or fields (several named columns), not both", path="text_column")
+    if not fields:
+        raise BadRequest("fields is empty: map at least one field name to a column", path="fields")
+    bad = [name for name in fields if not FIELD_NAME.fullmatch(name)]
+    if bad:
+        raise BadRequest(
+            f"field names must be identifiers (letters, digits, _; they are template slots), got {bad}",
+            path="fields",
+        )
+
+
+def _check_field_columns(row: dict[str, object], fields: Mapping[str, str], source: str) -> None:
+    available = [k for k in row if k is not None]
+    for name, col in fields.items():
+        if col not in row:
+            raise BadRequest(
+                f"field {name!r} maps to column {col!r}, which {source} lacks; available columns: {available}",
+                path="fields",
+                remote_message=f"field {name!r} maps to a column that {source} lacks ({len(available)} columns)",
+            )
+
+
+def _map_labels(raw: list[str], label_map: Mapping[str, str], places: list[str], column: str, source: str) -> list[str]:
+    """Each raw label's name under `label_map`; a label it does not map is an error naming it."""
+    if not label_map:
+        raise BadRequest("label_map is empty: map each label of the file to a label name", path="label_map")
+    out: list[str] = []
+    for i, label in enumerate(raw):
+        name = label_map.get(label)
+        if name is None:
+            raise BadRequest(
+                f"label {label!r} in {places[i]} of {source} (column {column!r}) is not in label_map, "
+                f"which maps {sorted(label_map)}",
+                path="label_map",
+                remote_message=f"{places[i]} of {source} has a label that label_map ({len(label_map)} keys) lacks",
+            )
+        out.append(name)
+    return out
 
 
 def _read_rows(file: Path, fmt: str) -> list[tuple[str, dict[str, object]]]:

@@ -1,15 +1,25 @@
-"""Prompt template and verbalizer: how a causal LM is asked to classify a text.
+"""Prompt template and verbalizer: how a causal LM is asked to classify a text (or a record
+of named fields, such as an NLI premise and hypothesis).
 
 The class logits are the LM logits, at the last prompt position, of each label word's
 first token (DESIGN 2.1). That only works if those first tokens differ between classes,
 so `check_verbalizer` resolves them once, up front, and refuses ambiguous verbalizers
 with a message naming the colliding labels and the shared token.
+
+Two kinds of template:
+- single text (`fields` None): `{text}` exactly once; any other braces are plain text.
+- named fields (`fields` given, e.g. ("premise", "hypothesis")): `{name}` exactly once per
+  field. Every other `{identifier}` is an error naming it, since with several slots a
+  leftover one is almost always a typo or a field the data does not map.
+Slots are filled by plain substitution, in one pass, not `str.format`: braces inside the
+values are never read as slots and need no escaping.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..errors import BadRequest
@@ -18,44 +28,150 @@ if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
 TEXT_SLOT = "{text}"
+# A field name, and so a slot `{name}`: an identifier (letters, digits, _; no leading digit).
+FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_SLOT = re.compile(r"\{(" + FIELD_NAME.pattern + r")\}")
+
+# One example's input: the text of a single-text task, or field name -> value.
+Example = str | Mapping[str, str]
 
 
 @dataclass(frozen=True)
 class PromptFormat:
-    """`template` holds `{text}` exactly once; `verbalizer` maps label name -> word.
+    """`template` holds `{text}` exactly once, or with `fields` one `{name}` per field;
+    `verbalizer` maps label name -> word.
 
     With no verbalizer each label answers as its own name with a leading space
     (" positive"): the space makes it the word a BPE tokenizer would produce right after
     "Sentiment:". A given verbalizer must cover every label (checked where labels are
-    known, see `words`). The template is filled by plain substitution, not `str.format`,
-    so braces in texts or templates need no escaping.
+    known, see `words`).
     """
 
     template: str = "{text}\nSentiment:"
     verbalizer: Mapping[str, str] | None = None
+    fields: tuple[str, ...] | None = None
+    # The template cut at its slots: literal pieces[0], slot names[0], pieces[1], ...
+    _pieces: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    _slots: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        count = self.template.count(TEXT_SLOT)
-        if count != 1:
+        if self.fields is None:
+            count = self.template.count(TEXT_SLOT)
+            if count != 1:
+                raise BadRequest(
+                    f"template must contain {TEXT_SLOT} exactly once, found {count} in {self.template!r}",
+                    path="template",
+                    # The template may come from a checkpoint's ctsft.json.
+                    remote_message=f"template must contain {TEXT_SLOT} exactly once, found {count}",
+                )
+            before, after = self.template.split(TEXT_SLOT, 1)
+            object.__setattr__(self, "_pieces", (before, after))
+            object.__setattr__(self, "_slots", ("text",))
+            return
+        object.__setattr__(self, "fields", tuple(self.fields))
+        self._check_fields()
+        pieces, slots = [], []
+        at = 0
+        for m in _SLOT.finditer(self.template):
+            pieces.append(self.template[at : m.start()])
+            slots.append(m.group(1))
+            at = m.end()
+        pieces.append(self.template[at:])
+        object.__setattr__(self, "_pieces", tuple(pieces))
+        object.__setattr__(self, "_slots", tuple(slots))
+
+    def _check_fields(self) -> None:
+        assert self.fields is not None
+        names = ", ".join(self.fields)
+        if not self.fields:
+            raise BadRequest("fields is empty: map at least one field to a column", path="fields")
+        bad = [f for f in self.fields if not FIELD_NAME.fullmatch(f)]
+        if bad:
             raise BadRequest(
-                f"template must contain {TEXT_SLOT} exactly once, found {count} in {self.template!r}",
+                f"field names must be identifiers (letters, digits, _), got {bad}",
+                path="fields",
+                remote_message=f"{len(bad)} field name(s) are not identifiers (letters, digits, _)",
+            )
+        if len(set(self.fields)) != len(self.fields):
+            raise BadRequest(f"fields has duplicates: {list(self.fields)}", path="fields")
+        found = _SLOT.findall(self.template)
+        for f in self.fields:
+            n = found.count(f)
+            if n != 1:
+                how = "has no" if n == 0 else f"has {n}"
+                raise BadRequest(
+                    f"template {how} {{{f}}} slot for field {f!r} (fields: {names}); each field's slot appears "
+                    f"exactly once, in {self.template!r}",
+                    path="template",
+                    remote_message=f"template {how} {{{f}}} slot for field {f!r} (fields: {names})",
+                )
+        unfilled = [s for s in found if s not in self.fields]
+        if unfilled:
+            s = unfilled[0]
+            raise BadRequest(
+                f"template slot {{{s}}} is filled by no field (fields: {names}); map a column to {s!r} "
+                f"or remove the slot from {self.template!r}",
                 path="template",
-                # The template may come from a checkpoint's ctsft.json.
-                remote_message=f"template must contain {TEXT_SLOT} exactly once, found {count}",
+                remote_message=f"template slot {{{s}}} is filled by no field (fields: {names})",
             )
 
     @property
+    def slots(self) -> tuple[str, ...]:
+        """Slot names in template order (("text",) for a single-text template)."""
+        return self._slots
+
+    @property
     def prefix(self) -> str:
-        """Template text before the `{text}` slot."""
-        return self.template.split(TEXT_SLOT, 1)[0]
+        """Template text before the first slot."""
+        return self._pieces[0]
 
     @property
     def suffix(self) -> str:
-        """Template text after the `{text}` slot (where the answer is read)."""
-        return self.template.split(TEXT_SLOT, 1)[1]
+        """Template text after the last slot (where the answer is read)."""
+        return self._pieces[-1]
 
-    def render(self, text: str) -> str:
-        return self.prefix + text + self.suffix
+    def blank(self) -> Example:
+        """An example whose every slot is empty: the bare template, as `check_verbalizer` reads it."""
+        return "" if self.fields is None else dict.fromkeys(self.fields, "")
+
+    def render(self, example: Example) -> str:
+        return self.render_spans(example)[0]
+
+    def render_spans(self, example: Example) -> tuple[str, list[tuple[int, int]]]:
+        """The prompt and, per slot in template order, the (start, end) of its value in it."""
+        values = self._values(example)
+        out = [self._pieces[0]]
+        at = len(self._pieces[0])
+        spans: list[tuple[int, int]] = []
+        for value, piece in zip(values, self._pieces[1:], strict=True):
+            spans.append((at, at + len(value)))
+            out += (value, piece)
+            at += len(value) + len(piece)
+        return "".join(out), spans
+
+    def _values(self, example: Example) -> list[str]:
+        if self.fields is None:
+            if not isinstance(example, str):
+                raise BadRequest(
+                    f"template {self.template!r} takes one text ({TEXT_SLOT}), got a record of fields "
+                    f"{sorted(example)}; give a template with a slot per field",
+                    path="template",
+                    remote_message=f"the template takes one text ({TEXT_SLOT}), got a record of {len(example)} fields",
+                )
+            return [example]
+        if isinstance(example, str):
+            raise BadRequest(
+                f"template has fields {list(self.fields)}, got a plain text; give a record with those fields",
+                path="texts",
+            )
+        missing = [f for f in self.fields if f not in example]
+        if missing:
+            raise BadRequest(
+                f"example lacks field {missing[0]!r} (the template has fields {list(self.fields)}, "
+                f"the example {sorted(example)})",
+                path="texts",
+            )
+        return [example[s] for s in self._slots]
 
     def words(self, label_names: Sequence[str]) -> list[str]:
         """The answer word of each label, in label order."""
@@ -90,7 +206,7 @@ def check_verbalizer(tokenizer: PreTrainedTokenizerBase, fmt: PromptFormat, labe
     the boundary), the word is tokenized alone instead.
     """
     words = fmt.words(label_names)
-    prompt = fmt.render("")
+    prompt = fmt.render(fmt.blank())
     prompt_ids = _ids(tokenizer, prompt)
     first: list[int] = []
     for name, word in zip(label_names, words, strict=True):

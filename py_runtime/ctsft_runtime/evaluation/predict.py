@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 
 import torch
 
-from ..data import LabeledSet, PromptFormat, encode_batch
+from ..data import Example, LabeledSet, PromptFormat, encode_batch
 from ..errors import BadRequest
 from ..models.classify import class_logits
 
@@ -21,7 +21,7 @@ class LogitBatch(NamedTuple):
 def logit_batches(
     model: Any,
     tokenizer: Any,
-    texts: Sequence[str],
+    texts: Sequence[Example],
     fmt: PromptFormat,
     token_ids: Sequence[int] | None,
     *,
@@ -30,7 +30,7 @@ def logit_batches(
     check: Callable[[], None] = lambda: None,
     before: Callable[[int, int], None] = lambda start, stop: None,
 ) -> Iterator[LogitBatch]:
-    """Class logits of `texts`, in order, one batch at a time (eval mode, no grad).
+    """Class logits of `texts` (texts, or records of fields), in order, one batch at a time (eval mode, no grad).
 
     `check` runs before each batch (cancellation); `before(start, stop)` too, to set up
     anything per batch (which rows use which delta). The model's train/eval mode is

@@ -65,7 +65,12 @@ class LoadedModel:
             "dtype": dtype_name(next(self.model.parameters()).dtype),
             "task": None
             if self.task is None
-            else {"template": self.task.template, "verbalizer": self.task.verbalizer, "labels": self.task.label_names},
+            else {
+                "template": self.task.template,
+                "verbalizer": self.task.verbalizer,
+                "labels": self.task.label_names,
+                "fields": self.task.fields,
+            },
             "loadSeconds": self.load_seconds,
         }
 

@@ -1,7 +1,9 @@
-"""The task a checkpoint was trained for: prompt template, verbalizer and label names.
+"""The task a checkpoint was trained for: prompt template, verbalizer, label names and, for
+pair-input tasks, the fields (field name -> the column it was read from).
 
 Saved as `ctsft.json` beside the weights, so evaluating a checkpoint uses the template it
-was trained with unless the caller overrides it.
+was trained with unless the caller overrides it, and a pair-input checkpoint reads the same
+columns of a new file (or takes records of its fields) without repeating the mapping.
 """
 
 from __future__ import annotations
@@ -22,10 +24,11 @@ class TaskConfig:
     template: str
     verbalizer: dict[str, str] | None
     label_names: list[str]
+    fields: dict[str, str] | None = None  # None: a single-text task
 
     @property
     def prompt(self) -> PromptFormat:
-        return PromptFormat(self.template, self.verbalizer)
+        return PromptFormat(self.template, self.verbalizer, tuple(self.fields) if self.fields else None)
 
     def to_json(self) -> str:
         body = {
@@ -33,6 +36,7 @@ class TaskConfig:
             "template": self.template,
             "verbalizer": self.verbalizer,
             "label_names": self.label_names,
+            "fields": self.fields,
         }
         return json.dumps(body, indent=2, sort_keys=True) + "\n"
 
@@ -56,6 +60,7 @@ class TaskConfig:
         if not isinstance(raw, dict):
             raise BadRequest(f"{path} must hold a JSON object, not a {type(raw).__name__}", path="source")
         template, verbalizer, labels = raw.get("template"), raw.get("verbalizer"), raw.get("label_names")
+        fields = raw.get("fields")  # absent in files written before pair-input tasks: single text
         if not isinstance(template, str):
             raise BadRequest(f"{path}: `template` is {_what(template)}, expected a string", path="source")
         if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels):
@@ -68,13 +73,20 @@ class TaskConfig:
             raise BadRequest(
                 f"{path}: `verbalizer` is {_what(verbalizer)}, expected null or an object of strings", path="source"
             )
+        if fields is not None and (
+            not isinstance(fields, dict) or not fields or not all(isinstance(v, str) for v in fields.values())
+        ):
+            raise BadRequest(
+                f"{path}: `fields` is {_what(fields)}, expected null or a non-empty object of strings", path="source"
+            )
         try:
-            PromptFormat(template, verbalizer)  # {text} exactly once
+            # {text} exactly once, or one slot per field
+            PromptFormat(template, verbalizer, tuple(fields) if fields else None)
         except BadRequest as e:
             raise BadRequest(
                 f"{path}: {e.message}", path="source", remote_message=f"{path}: {e.remote_message}"
             ) from None
-        return TaskConfig(template, verbalizer, list(labels))
+        return TaskConfig(template, verbalizer, list(labels), dict(fields) if fields else None)
 
 
 def _what(value: object) -> str:

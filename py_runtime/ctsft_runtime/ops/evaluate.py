@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import msgspec
 
 from ..errors import BadRequest, NonFinite
-from .common import DataRef, prompt_for, resolve_data
+from .common import DataRef, field_names, prompt_for, resolve_data, task_fields
 from .context import OpContext, Reply
 from .fields import Heads, MaxLength, Positive
 from .registry import op
@@ -44,11 +44,11 @@ def evaluate(ctx: OpContext, body: EvaluateBody) -> Reply:
         raise BadRequest("data is empty: give at least one dataset", path="data")
     lm = ctx.state.get(ctx.state.models, "model", body.model, "model")
     lm.require_valid(body.model, "model")
-    fmt = prompt_for(lm, body.template, body.verbalizer)
     replace = _ablation(ctx, lm, body.model, body.ablate) if body.ablate else None
     results = []
     for i, ref in enumerate(body.data):
-        ds = resolve_data(ctx.state, ref, f"data.{i}", lm.task.label_names if lm.task else None)
+        ds = resolve_data(ctx.state, ref, f"data.{i}", lm.task.label_names if lm.task else None, task_fields(lm))
+        fmt = prompt_for(lm, body.template, body.verbalizer, field_names(ds))  # datasets may differ in fields
         token_ids = label_token_ids(lm.tokenizer, fmt, ds.label_names)
         with head_gates(lm.head_map, replace=replace) if replace else contextlib.nullcontext():
             preds, logits = predict(

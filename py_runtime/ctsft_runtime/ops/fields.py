@@ -18,6 +18,11 @@ MaxLength = Annotated[int, Meta(ge=8)]  # tokens: room for a template and a labe
 Head = tuple[NonNegative, NonNegative]
 Heads = Annotated[list[Head], Meta(min_length=1)]
 Labels = Annotated[list[str], Meta(min_length=1)]
+# A template slot: `{premise}` (src/schema/data.ts `FieldName`).
+FieldName = Annotated[str, Meta(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+# Empty maps pass decoding, as in zod (a record has no size bound), and are refused by the loader.
+FieldMap = dict[FieldName, NonEmpty]  # field -> column
+LabelMap = dict[NonEmpty, NonEmpty]  # label in the file -> label name
 # A named delta on a model (src/schema/serving.ts `DeltaName`).
 DeltaName = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
 # One name for every row, or one entry per row (None: the base model).

@@ -17,9 +17,19 @@ from typing import Annotated, Any
 import msgspec
 
 from ..errors import BadRequest, NonFinite, NotFound
-from .common import DataRef, prompt_for, resolve_data
+from .common import DataRef, field_names, prompt_for, resolve_data, task_fields
 from .context import OpContext, Reply
-from .fields import DeltaChoice, DeltaName, Labels, MaxLength, NonEmpty, NonNegative, NonNegativeFloat, Positive
+from .fields import (
+    DeltaChoice,
+    DeltaName,
+    FieldName,
+    Labels,
+    MaxLength,
+    NonEmpty,
+    NonNegative,
+    NonNegativeFloat,
+    Positive,
+)
 from .registry import op
 
 NAMED = "named_deltas"
@@ -143,7 +153,8 @@ def _deltas_for(lm: Any, rows: list[str | None] | None) -> Any:
 
 class PredictBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
     model: str
-    texts: list[str] | None = None
+    # Texts, or records of named fields for a template with one slot per field (all alike).
+    texts: list[str | dict[FieldName, str]] | None = None
     data: DataRef | None = None
     delta: DeltaChoice | None = None
     template: str | None = None
@@ -165,14 +176,19 @@ def predict(ctx: OpContext, body: PredictBody) -> Reply:
         raise BadRequest("give exactly one of texts and data", path="texts")
     lm = ctx.state.get(ctx.state.models, "model", body.model, "model")
     lm.require_valid(body.model, "model")
-    texts = body.texts if body.texts is not None else resolve_data(ctx.state, body.data, "data").texts
+    if body.texts is not None:
+        texts, fields = body.texts, _record_fields(body.texts, task_fields(lm))
+    else:
+        assert body.data is not None
+        ds = resolve_data(ctx.state, body.data, "data", None, task_fields(lm))
+        texts, fields = ds.texts, field_names(ds)
     labels = body.labels or (lm.task.label_names if lm.task else None)
     if not labels:
         raise BadRequest(
             f"model {body.model} has no task in its ctsft.json: give the label names (labels)", path="labels"
         )
     rows = _row_names(lm, body.delta, len(texts), "texts")
-    fmt = prompt_for(lm, body.template, body.verbalizer)
+    fmt = prompt_for(lm, body.template, body.verbalizer, fields)
     token_ids = label_token_ids(lm.tokenizer, fmt, labels)
     predictions: list[dict[str, Any]] = []
     with _deltas_for(lm, rows) as selection:
@@ -215,6 +231,21 @@ def predict(ctx: OpContext, body: PredictBody) -> Reply:
                 )
             ctx.emit({"type": "batch", "done": len(predictions), "total": len(texts)})
     return Reply({"labels": list(labels), "predictions": predictions, "seconds": time.perf_counter() - started})
+
+
+def _record_fields(texts: list[str | dict[str, str]], default: dict[str, str] | None) -> list[str] | None:
+    """The field names of `texts` (None: plain texts); every row must be of one kind, with
+    the same fields. No rows: the model's task decides (so an empty call is always valid)."""
+    if not texts:
+        return None if default is None else list(default)
+    first = texts[0]
+    names = None if isinstance(first, str) else list(first)
+    for i, t in enumerate(texts):
+        if isinstance(t, str) != (names is None) or (names is not None and set(t) != set(names)):
+            got = "a plain text" if isinstance(t, str) else f"fields {sorted(t)}"
+            want = "a plain text" if names is None else f"fields {sorted(names)}"
+            raise BadRequest(f"texts.{i} is {got}, texts.0 is {want}: give every row alike", path=f"texts.{i}")
+    return names
 
 
 class GenerateBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):

@@ -15,7 +15,7 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from ..errors import BadRequest, NonFinite
-from .common import DataRef, prompt_for, resolve_data
+from .common import DataRef, field_names, prompt_for, resolve_data, resolve_like, task_fields, task_for
 from .context import OpContext, Reply
 from .fields import Fraction, Heads, Labels, NonNegativeFloat, Positive, PositiveFloat
 from .registry import op
@@ -91,7 +91,7 @@ _METHOD_OPTIONS: dict[str, tuple[str, ...]] = {
 
 @op("train", TrainBody)
 def train(ctx: OpContext, body: TrainBody) -> Reply:
-    from ..models import TaskConfig, label_token_ids
+    from ..models import label_token_ids
     from ..training import TrainConfig, train_sft
     from ..training.lora import LoraOptions
     from ..training.methods import prepare
@@ -100,15 +100,15 @@ def train(ctx: OpContext, body: TrainBody) -> Reply:
     lm.require_valid(body.model, "model")
     refuse_named_deltas(lm, body.model)
     model_labels = lm.task.label_names if lm.task else None
-    ds = resolve_data(ctx.state, body.data, "data", model_labels)
-    valid = resolve_data(ctx.state, body.valid, "valid", ds.label_names) if body.valid else None
+    ds = resolve_data(ctx.state, body.data, "data", model_labels, task_fields(lm))
+    valid = resolve_like(ctx.state, body.valid, "valid", ds) if body.valid else None
     if len(ds.label_names) < 2:
         raise BadRequest(
             f"training needs at least 2 labels, {ds.source} has {ds.label_names}",
             path="data",
             remote_message=f"training needs at least 2 labels, {ds.source} has {len(ds.label_names)}",
         )
-    fmt = prompt_for(lm, body.template, body.verbalizer)
+    fmt = prompt_for(lm, body.template, body.verbalizer, field_names(ds))
     token_ids = label_token_ids(lm.tokenizer, fmt, ds.label_names)
     cfg = TrainConfig(
         epochs=body.epochs,
@@ -162,7 +162,7 @@ def train(ctx: OpContext, body: TrainBody) -> Reply:
         result["paramsTrainable"] = prepared.trainable()
         result["paramsFraction"] = result["paramsTrainable"] / result["paramsTotal"]
     # The model now answers this task in this format: saved checkpoints record it.
-    lm.task = TaskConfig(fmt.template, dict(fmt.verbalizer) if fmt.verbalizer else None, list(ds.label_names))
+    lm.task = task_for(fmt, ds)
     # The model's info as it is now, so the SDK's handle is fresh without another call.
     return Reply({**result, **extra, "method": body.method, "model": lm.info()})
 
