@@ -10,6 +10,14 @@ Testing here, on CPU in float32 with a tiny model (about 10 s on 2 idle cores; w
 
     PYTHONPATH=py_runtime .venv/bin/python bench/gpu.py --tiny
 
+On a multi-GPU machine, `--ranks N` re-launches this script under torchrun as N ranks (one
+GPU each, nccl) and times the `full` and `ctsft` phases data-parallel through the runtime's
+own trainer (`training/parallel.py`: DDP, or FSDP2 with `--parallel fsdp`), each rank on its
+own batch of `--batch` rows (so the global batch is N x --batch); rank 0 writes the JSON,
+with `tokens_per_s` for all ranks together. Compare with a `--ranks 1` run for the scaling:
+
+    PYTHONPATH=py_runtime python bench/gpu.py --ranks 2 --phases full,ctsft --out "$OUT/gpu-2.json"
+
 What the GPU machine needs: torch with CUDA and transformers (which brings numpy,
 safetensors, tokenizers, huggingface_hub), and this repository's `py_runtime` on PYTHONPATH.
 Nothing else: the modules used (`ctsft_runtime.heads`, `.training` incl. `.masking`,
@@ -114,6 +122,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--cdt-budget-s", type=float, default=210.0, help="stop cdt early and extrapolate past this")
     p.add_argument("--peak-flops", type=float, help="override the device's peak FLOP/s for MFU")
     p.add_argument("--phases", default="full,ctsft,forward,cdt", help="comma-separated subset to run")
+    p.add_argument("--ranks", type=int, default=1, help="run the training phases as N torchrun ranks (one GPU each)")
+    p.add_argument("--parallel", choices=["ddp", "fsdp"], default="ddp", help="with --ranks: how the ranks train")
     return p.parse_args(argv)
 
 
@@ -282,10 +292,10 @@ def train_phase(
     ctsft_heads: list[tuple[int, int]] | None,
 ) -> dict[str, Any]:
     """Training steps as in `train_sft`; ctsft_heads None = full fine-tuning."""
-    from ctsft_runtime.models.classify import class_logits
     from ctsft_runtime.training import apply_head_mask, full_parameter_groups
+    from ctsft_runtime.training.parallel import make_trainer
 
-    mask = None
+    mask = trainer = None
     out: dict[str, Any] = {"batch": args.batch, "seq": args.seq, "warmup_steps": args.warmup, "steps": args.steps}
     try:
         if ctsft_heads is None:
@@ -304,22 +314,27 @@ def train_phase(
                 optimizer_params=rep["optimizerParams"],
                 trainable_fraction=rep["fraction"],
             )
+        # One rank: the model as it is. Several: DDP or FSDP2, as the train op would (--parallel).
+        trainer = make_trainer(model, groups, parallel=args.parallel, head_mask=mask)
+        groups = trainer.groups
         params = [p for g in groups for p in g["params"]]
         if ctsft_heads is None:
             out["trainable_params"] = sum(p.numel() for p in params)
         opt = torch.optim.AdamW([{k: v for k, v in g.items() if k != "name"} for g in groups], lr=1e-5)
-        enc = encoded(args.batch, args.seq, model.config.vocab_size, device, seed=1)
-        labels = torch.randint(0, len(LABEL_TOKENS), (args.batch,), generator=torch.Generator().manual_seed(2))
-        labels = labels.to(device)
-        model.train()
+        # Each rank its own rows: the global batch is ranks x batch.
+        enc = encoded(args.batch, args.seq, model.config.vocab_size, device, seed=1 + trainer.rank)
+        gen = torch.Generator().manual_seed(2 + trainer.rank)
+        labels = torch.randint(0, len(LABEL_TOKENS), (args.batch,), generator=gen).to(device)
+        trainer.module.train()
         times, losses = [], []
         for step in range(args.warmup + args.steps):
             sync(device)
             t0 = time.perf_counter()
-            logits = class_logits(model, enc, LABEL_TOKENS).float()
+            logits = trainer.logits(enc, LABEL_TOKENS).float()
             loss = torch.nn.functional.cross_entropy(logits, labels)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            trainer.reduce_grads()
+            trainer.clip(params, 1.0)
             opt.step()
             opt.zero_grad(set_to_none=True)
             sync(device)
@@ -327,7 +342,7 @@ def train_phase(
                 times.append(time.perf_counter() - t0)
             losses.append(loss.item())
         step_s = statistics.median(times)
-        tps = args.batch * args.seq / step_s
+        tps = trainer.world * args.batch * args.seq / step_s  # all ranks together
         out.update(
             step_ms_median=step_s * 1e3,
             step_ms_min=min(times) * 1e3,
@@ -343,6 +358,8 @@ def train_phase(
         del opt, groups, params
         return out
     finally:
+        if trainer is not None:
+            trainer.close()
         model.eval()
         for p in model.parameters():
             p.grad = None
@@ -468,8 +485,29 @@ def cdt_phase(model: torch.nn.Module, args: argparse.Namespace, device: torch.de
 # ----------------------------------------------------------------------------- main
 
 
+def relaunch_under_torchrun(args: argparse.Namespace, argv: list[str]) -> int:
+    """`--ranks N` outside torchrun: run this same script as N ranks, and return their status."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(args.ranks)]
+    cmd += ["--monitor-interval", "0.5", "--master-addr", "127.0.0.1", "--master-port", str(port)]
+    return subprocess.call([*cmd, str(Path(__file__).resolve()), *argv])
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    ranks = None
+    if args.ranks > 1:
+        if int(os.environ.get("WORLD_SIZE", "1")) == 1:
+            return relaunch_under_torchrun(args, sys.argv[1:] if argv is None else argv)
+        from ctsft_runtime import distributed
+
+        ranks = distributed.init("cpu" if args.tiny or args.cpu else "auto")
+        if set(args.phases.split(",")) - {"full", "ctsft"}:
+            args.phases = "full,ctsft"  # forward and cdt have nothing to spread over ranks
     tiny = args.tiny
     args.batch = args.batch or (4 if tiny else 8)
     args.seq = args.seq or (64 if tiny else 512)
@@ -481,8 +519,12 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"unknown phases: {sorted(unknown)}")
 
     result: dict[str, Any] = {"bench": "gpu", "tiny": tiny, "complete": False}
+    if ranks is not None:
+        result["ranks"] = {"world": ranks.world, "parallel": args.parallel, "backend": ranks.backend}
 
     def emit(final: bool = False) -> None:
+        if ranks is not None and not ranks.leader:
+            return  # rank 0 reports
         text = json.dumps(result, default=str)
         if args.out:
             args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -494,6 +536,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if tiny or args.cpu:
         device = torch.device("cpu")
+    elif ranks is not None and ranks.device != "cpu":
+        device = torch.device(ranks.device)
     elif torch.cuda.is_available():
         device = torch.device("cuda")
     else:
@@ -559,6 +603,10 @@ def main(argv: list[str] | None = None) -> int:
     result["wall_s"] = time.perf_counter() - started
     result["complete"] = True
     emit(final=True)
+    if ranks is not None:
+        from ctsft_runtime import distributed
+
+        distributed.shutdown()
     return 0
 
 

@@ -74,6 +74,12 @@ class NonFinite(CtsftError):
     code = "non_finite"
 
 
+class RankLost(CtsftError):
+    """Another rank of a multi-rank runtime died mid-op (server/ranks.py): the runtime stops."""
+
+    code = "runtime_lost"
+
+
 class Internal(CtsftError):
     """A bug or an unexpected failure inside the runtime."""
 

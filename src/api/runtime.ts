@@ -5,6 +5,7 @@ import type { Tensors } from "../schema/tensor.ts";
 import type { CtsftTrainRequest, EvaluateRequest, FullTrainRequest, LoraTrainRequest, NormsTrainRequest } from "../schema/train.ts";
 import type { HelloBody } from "../schema/wire.ts";
 import { Connection, type CurveKeys, type HeartbeatOptions, launchEmbedded, launchProcess, tcpEndpoints } from "../transport/index.ts";
+import { checkRanks } from "../transport/ranks.ts";
 import { Data, type DataInput, dataRef } from "./data.ts";
 import { type HandleLike, idOf } from "./handles.ts";
 import { Jobs } from "./jobs.ts";
@@ -56,6 +57,14 @@ export interface StartOptions {
   heartbeat?: Partial<HeartbeatOptions>;
   /** Forward the runtime's log output to this process's stderr (process mode). */
   inheritStderr?: boolean;
+  /**
+   * Processes to run the runtime as (process mode): N > 1 starts N ranks under torchrun on this
+   * host (one per GPU, `cuda:LOCAL_RANK`; gloo on CPU). Rank 0 answers, every rank runs each op,
+   * and `train` spreads each batch over the ranks (`parallel: "ddp" | "fsdp"`). If a rank dies, the
+   * runtime ends and pending calls fail with `RuntimeLostError`. See docs/guide.md, "Running on several GPUs".
+   * @defaultValue `1`
+   */
+  ranks?: number;
 }
 
 /** Options of {@link Runtime.connect}. */
@@ -109,12 +118,14 @@ export class Runtime implements AsyncDisposable {
     if (!/^(auto|cpu|cuda(:\d+)?|mps)$/.test(device)) {
       throw new BadRequestError(`device must be auto, cpu, cuda, cuda:N or mps, got ${JSON.stringify(device)}`, { path: "device" });
     }
+    const ranks = checkRanks(options.ranks);
     if (mode === "embedded") {
+      if (ranks > 1) throw new BadRequestError("ranks > 1 needs mode \"process\": torchrun starts one process per rank", { path: "ranks" });
       const e = await launchEmbedded({ device, heartbeat: options.heartbeat });
       return new Runtime("embedded", e.connection, () => e.stop());
     }
     if (mode !== "process") throw new BadRequestError(`mode must be "process" or "embedded", got ${JSON.stringify(mode)}`, { path: "mode" });
-    const p = await launchProcess({ device, heartbeat: options.heartbeat, inheritStderr: options.inheritStderr });
+    const p = await launchProcess({ device, heartbeat: options.heartbeat, inheritStderr: options.inheritStderr, ranks });
     return new Runtime("process", p.connection, () => p.stop());
   }
 

@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { ensurePythonEnv, runtimeEnv } from "../transport/python-env.ts";
+import { checkRanks, runtimeCommand } from "../transport/ranks.ts";
 
 /** Options of {@link serveRuntime}. Every limit is per client (per CURVE key). */
 export interface ServeOptions {
@@ -10,6 +11,8 @@ export interface ServeOptions {
   keys: string;
   device?: string;
   logLevel?: string;
+  /** Processes (torchrun ranks) on this host, e.g. one per GPU; rank 0 listens (default 1). */
+  ranks?: number;
   /** Every path a client names must lie inside this directory (default: the server's
    * working directory). It must exist and must not contain `keys`. */
   root?: string;
@@ -36,11 +39,13 @@ export interface ServeOptions {
  * runtime exits when this process does. */
 export async function serveRuntime(options: ServeOptions): Promise<ChildProcess> {
   const python = await ensurePythonEnv();
-  return spawn(python, serveArgs(options), { stdio: ["ignore", "inherit", "inherit"], env: runtimeEnv() });
+  const command = await runtimeCommand(checkRanks(options.ranks));
+  return spawn(python, [...command.args, ...serveArgs(options)], { stdio: ["ignore", "inherit", "inherit"], env: runtimeEnv(command.env) });
 }
 
+/** The runtime's own arguments (after `-m ctsft_runtime`). */
 function serveArgs(o: ServeOptions): string[] {
-  const args = ["-m", "ctsft_runtime", "--bind", o.bind, "--keys", o.keys, "--parent-pid", String(process.pid)];
+  const args = ["--bind", o.bind, "--keys", o.keys, "--parent-pid", String(process.pid)];
   args.push("--device", o.device ?? "auto", "--log-level", o.logLevel ?? "INFO");
   if (o.root !== undefined) args.push("--root", o.root);
   for (const name of o.admin ?? []) args.push("--admin", name);

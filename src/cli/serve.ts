@@ -14,12 +14,13 @@ export function serveCommand(): Command {
         "Limits are per client.",
     )
     .usage(
-      "--bind tcp://HOST:PORT --keys DIR [--root DIR] [--device D] [--admin NAME...] [--ttl S] [--max-models N] [--max-jobs N] [--max-message BYTES] [--job-buffer BYTES] [--allow-remote-code] [--allow-download]",
+      "--bind tcp://HOST:PORT --keys DIR [--root DIR] [--device D] [--ranks N] [--admin NAME...] [--ttl S] [--max-models N] [--max-jobs N] [--max-message BYTES] [--job-buffer BYTES] [--allow-remote-code] [--allow-download]",
     )
     .addOption(required("--bind <tcp://HOST:PORT>", "where to listen"))
     .addOption(required("--keys <DIR>", "the key folder from `ctsft keys` (outside --root)"))
     .option("--root <DIR>", "clients' paths must lie inside it (default: the working directory)")
     .option("--device <D>", "auto, cpu, cuda, cuda:N, mps", "auto")
+    .addOption(numberOption("--ranks <N>", "processes under torchrun on this host, e.g. one per GPU (default: 1)"))
     .option("--admin <NAME...>", "client key names allowed to shut the server down (several, or --admin repeated; default: none)")
     .addOption(numberOption("--ttl <S>", "seconds after which an idle client's handles and undelivered results are freed (default: 600)"))
     .addOption(numberOption("--max-models <N>", "models one client may hold at once (default: 4)"))
@@ -29,11 +30,12 @@ export function serveCommand(): Command {
     .option("--allow-remote-code", "let clients load checkpoints with trustRemoteCode (runs their Python on this host)")
     .option("--allow-download", "let clients load models from the Hugging Face hub")
     .action(
-      async (f: { bind: string; keys: string; root?: string; device: string; admin?: string[]; ttl?: number; maxModels?: number; maxJobs?: number; maxMessage?: number; jobBuffer?: number; allowRemoteCode?: boolean; allowDownload?: boolean }) => {
+      async (f: { bind: string; keys: string; root?: string; device: string; ranks?: number; admin?: string[]; ttl?: number; maxModels?: number; maxJobs?: number; maxMessage?: number; jobBuffer?: number; allowRemoteCode?: boolean; allowDownload?: boolean }) => {
         const child = await serveRuntime({
           bind: f.bind,
           keys: f.keys,
           device: f.device,
+          ranks: f.ranks,
           root: f.root,
           admin: f.admin,
           ttlSeconds: f.ttl,

@@ -4,6 +4,7 @@ import { Connection, type HeartbeatOptions } from "./connection.ts";
 import { ipcEndpoints } from "./endpoints.ts";
 import { makeIpcDir, removeIpcDir } from "./ipc-dir.ts";
 import { ensurePythonEnv, runtimeEnv } from "./python-env.ts";
+import { runtimeCommand } from "./ranks.ts";
 
 export interface ProcessLaunchOptions {
   device: string;
@@ -11,6 +12,8 @@ export interface ProcessLaunchOptions {
   /** Forward the runtime's stderr (logs) to ours instead of keeping only its tail. */
   inheritStderr?: boolean | undefined;
   logLevel?: string | undefined;
+  /** Processes (torchrun ranks) on this host; 1 (default) is a single `python -m ctsft_runtime`. */
+  ranks?: number | undefined;
 }
 
 /** A runtime in a child process, spoken to over ipc:// sockets in a private directory (removed
@@ -24,14 +27,17 @@ export interface LaunchedProcess {
 
 export async function launchProcess(opts: ProcessLaunchOptions): Promise<LaunchedProcess> {
   const python = await ensurePythonEnv();
+  const command = await runtimeCommand(opts.ranks ?? 1);
   const dir = makeIpcDir("ctsft-");
-  const args = ["-m", "ctsft_runtime", "--ipc-dir", dir, "--parent-pid", String(process.pid), "--device", opts.device];
+  // With ranks the child is torchrun's agent: it exits when any rank does (and then stops the
+  // others), so the exit handling below covers a dead rank too.
+  const args = [...command.args, "--ipc-dir", dir, "--parent-pid", String(process.pid), "--device", opts.device];
   if (opts.logLevel) args.push("--log-level", opts.logLevel);
   let child: ChildProcess;
   try {
     child = spawn(python, args, {
       stdio: ["ignore", "ignore", opts.inheritStderr ? "inherit" : "pipe"],
-      env: runtimeEnv(),
+      env: runtimeEnv(command.env),
     });
   } catch (e) {
     removeIpcDir(dir);

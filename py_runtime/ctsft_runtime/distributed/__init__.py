@@ -126,7 +126,33 @@ def lockstep() -> Iterator[None]:
             )
             os._exit(1)
         _BROKEN = True
+        lost = rank_lost(e)
+        if lost is not None:
+            raise lost from e
         raise
+
+
+def rank_lost(e: BaseException) -> Exception | None:
+    """A `RankLost` error when `e` is a collective failing because another rank is gone (its
+    sockets closed); the ranks are then broken for good. None for any other exception."""
+    global _BROKEN
+    import torch.distributed as dist
+
+    from ..errors import RankLost
+
+    text = str(e)
+    if isinstance(e, RankLost):
+        return e
+    if not isinstance(e, dist.DistError) and not any(
+        s in text for s in ("gloo/transport", "Connection reset", "Connection closed", "NCCL communicator")
+    ):
+        return None
+    _BROKEN = True
+    world = _CURRENT.world if _CURRENT is not None else "?"
+    first = text.splitlines()[0][:300] if text else ""
+    return RankLost(
+        f"a rank of this {world}-rank runtime stopped ({type(e).__name__}: {first}); the runtime is stopping"
+    )
 
 
 def broken() -> bool:

@@ -400,7 +400,10 @@ class Server:
             err, tb = typed_error(e)
         try:
             if self.leader is not None and not distributed.broken():
-                err = self.leader.finish(err)  # a follower's failure fails the op too
+                try:
+                    err = self.leader.finish(err)  # a follower's failure fails the op too
+                except Exception as e:  # the agreement itself failed: a rank is gone (RankLost)
+                    err, tb = typed_error(e)
             if err is None:
                 assert reply is not None
                 job.append("result", reply.body, reply.tensors, self.stopping)

@@ -27,6 +27,8 @@ import sys
 import threading
 import time
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +36,7 @@ import msgspec
 
 # Collectives come from distributed.control, imported where used: it imports torch, and a
 # single-rank server must answer hello before torch loads.
+from .. import distributed
 from ..distributed import Ranks
 from ..errors import Cancelled, CtsftError
 from ..ops import OPS
@@ -73,18 +76,21 @@ class Leader:
         frames = [bytes(f) for f in encode_frames(header, tensors)]
         msg = _Message("op", tenant, self._serial(state), frames)
         self._op = (state, state.mark())
-        broadcast_bytes(self.ranks, msgspec.msgpack.encode(msg))
+        with _peers():
+            broadcast_bytes(self.ranks, msgspec.msgpack.encode(msg))
 
     def cancelled(self, flag: bool) -> bool:
         from ..distributed.control import any_rank
 
-        return any_rank(self.ranks, flag)
+        with _peers():
+            return any_rank(self.ranks, flag)
 
     def finish(self, error: CtsftError | None) -> CtsftError | None:
         """The op's error for the client: rank 0's own, else the first follower's."""
         from ..distributed.control import gather
 
-        records = gather(self.ranks, _record(error))
+        with _peers():
+            records = gather(self.ranks, _record(error))
         if self._op is not None and any(r is not None for r in records):
             self._op[0].undo_since(self._op[1])  # the followers do the same
         self._op = None
@@ -112,6 +118,19 @@ class Leader:
             entry = (weakref.ref(state), self._next_serial)
             self._serials[id(state)] = entry
         return entry[1]
+
+
+@contextmanager
+def _peers() -> Iterator[None]:
+    """Rank 0's collectives: one that fails because a rank is gone is `RankLost` (the client's
+    RuntimeLostError), and the server stops (`distributed.broken()`)."""
+    try:
+        yield
+    except Exception as e:
+        lost = distributed.rank_lost(e)
+        if lost is None:
+            raise
+        raise lost from e
 
 
 def _record(error: CtsftError | None) -> tuple[str, str, str | None, str | None] | None:
