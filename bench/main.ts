@@ -41,6 +41,11 @@ const BENCHES: Record<string, Bench> = {
     flags: {},
     load: () => import("./transfer.ts"),
   },
+  scale: {
+    describe: "step time of 1 rank vs 2 gloo ranks (DDP, FSDP2) at the same per-rank batch, and the 6-run grid serial vs on 2 Ray workers",
+    flags: {},
+    load: () => import("./scale.ts"),
+  },
   faithfulness: {
     describe: "NusaX ind (needs CTSFT_NUSAX_DIR): Spearman cdt vs ablation, accuracy with the circuit vs random heads ablated",
     flags: {},
