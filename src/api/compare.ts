@@ -6,7 +6,7 @@ import { spearman, topKOverlap } from "../stats.ts";
 import type { HandleLike } from "./handles.ts";
 import type { Runtime, TrainOptions } from "./runtime.ts";
 import { scoreDiagnostics } from "./scoring.ts";
-import { type CellError, checkInsideRoot, parseExecutor, sweep, type SweepWorker } from "./sweep.ts";
+import { type CellError, checkInsideRoot, parseExecutor, type SweepResult, sweep, type SweepWorker } from "./sweep.ts";
 
 /** The methods a comparison can run; `ctsft-low` and `random` are CT-SFT with a circuit of that strategy. */
 export type CompareMethod = "full" | "ctsft" | "ctsft-low" | "random" | "norms" | "lora";
@@ -143,8 +143,8 @@ export interface CompareResult {
   warnings: string[];
   /** Runs that failed, in grid order; `runs` and the rows hold the others. */
   failed: CompareFailure[];
-  /** Where the runs executed. */
-  executor: { kind: "serial" | "ray"; workers: SweepWorker[] };
+  /** Where the runs executed, and how long the grid took there ({@link SweepResult}'s seconds and startSeconds). */
+  executor: { kind: "serial" | "ray"; workers: SweepWorker[]; seconds: number; startSeconds: number };
 }
 
 const WARNING = "warning: ";
@@ -221,7 +221,7 @@ export async function compareMethods(rt: Runtime, o: CompareOptions): Promise<Co
     stability,
     warnings,
     failed,
-    executor: { kind: done.executor, workers: done.workers },
+    executor: { kind: done.executor, workers: done.workers, seconds: done.seconds, startSeconds: done.startSeconds },
   };
 }
 

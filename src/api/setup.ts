@@ -9,6 +9,7 @@ export {
   type Extra,
   envKey,
   lockHash,
+  runtimeEnv,
   runtimePython,
   setup,
   TORCH_CPU_INDEX,

@@ -47,7 +47,11 @@ export interface SweepResult<C, R> {
   /** One per cell, in the order of `cells`. */
   outcomes: CellOutcome<C, R>[];
   workers: SweepWorker[];
+  /** Wall seconds of the whole sweep, start of the workers included. */
   seconds: number;
+  /** Of those, seconds until the workers were ready for cells (Ray: the actors scheduled and
+   * their runtimes connected; serial: 0, or the start of a runtime made for the sweep). */
+  startSeconds: number;
 }
 
 /**
@@ -64,6 +68,7 @@ export async function sweep<C, R>(cells: readonly C[], run: (rt: Runtime, cell: 
   if (executor.kind === "ray") return rayGrid(cells, run, executor, options, started);
   const own = options.runtime ? undefined : await Runtime.start();
   const rt = (options.runtime ?? own) as Runtime;
+  const startSeconds = (performance.now() - started) / 1000;
   try {
     const worker: SweepWorker = { id: `local:${rt.hello.pid}`, node: hostname(), pid: rt.hello.pid, resources: null };
     const outcomes: CellOutcome<C, R>[] = [];
@@ -75,7 +80,7 @@ export async function sweep<C, R>(cells: readonly C[], run: (rt: Runtime, cell: 
       outcomes.push(outcome.result);
       options.onCell?.(outcome.result);
     }
-    return { executor: "serial", outcomes, workers: [worker], seconds: (performance.now() - started) / 1000 };
+    return { executor: "serial", outcomes, workers: [worker], seconds: (performance.now() - started) / 1000, startSeconds };
   } finally {
     await own?.close();
   }
@@ -125,6 +130,7 @@ async function rayGrid<C, R>(cells: readonly C[], run: (rt: Runtime, cell: C) =>
   try {
     const workers: SweepWorker[] = launched.workers.map((w) => ({ id: `ray:${w.node}:${w.pid}`, node: w.node, pid: w.pid, resources: w.resources }));
     for (const w of launched.workers) runtimes.push(await Runtime.connect(w.endpoint, { serverKey: w.serverKey, clientKeys: keys }));
+    const startSeconds = (performance.now() - started) / 1000;
     const outcomes: (CellOutcome<C, R> | undefined)[] = cells.map(() => undefined);
     let next = 0;
     let lastLoss: unknown;
@@ -153,7 +159,7 @@ async function rayGrid<C, R>(cells: readonly C[], run: (rt: Runtime, cell: C) =>
       outcomes[o.index] = o;
       options.onCell?.(o);
     }
-    return { executor: "ray", outcomes: outcomes as CellOutcome<C, R>[], workers, seconds: (performance.now() - started) / 1000 };
+    return { executor: "ray", outcomes: outcomes as CellOutcome<C, R>[], workers, seconds: (performance.now() - started) / 1000, startSeconds };
   } finally {
     options.signal?.removeEventListener("abort", onAbort);
     await stopAll();

@@ -14,6 +14,7 @@ import { generateCommand } from "./generate.ts";
 import { keysCommand } from "./keys.ts";
 import { newModelCommand } from "./new-model.ts";
 import { predictCommand } from "./predict.ts";
+import { rayCommand } from "./ray.ts";
 import { scoreCommand } from "./score.ts";
 import { serveCommand } from "./serve.ts";
 import { setupCommand } from "./setup.ts";
@@ -47,7 +48,7 @@ export function program(): Command {
     .helpOption("-h, --help", "show help")
     .helpCommand("help [command]", "show help for a command")
     .addHelpText("after", EXIT_CODES);
-  for (const make of [demoCommand, adaptCommand, setupCommand, doctorCommand, serveCommand, keysCommand, newModelCommand, trainCommand, evaluateCommand, predictCommand, generateCommand, scoreCommand, deltaCommand, circuitCommand]) {
+  for (const make of [demoCommand, adaptCommand, setupCommand, doctorCommand, serveCommand, keysCommand, newModelCommand, trainCommand, evaluateCommand, predictCommand, generateCommand, scoreCommand, deltaCommand, circuitCommand, rayCommand]) {
     root.addCommand(make());
   }
   configure(root, "ctsft");

@@ -69,6 +69,11 @@ class SweepWorker:
             raise RuntimeError(f"no free ports for a runtime on {host} after {_BIND_TRIES} tries: {last}")
         self.public = public.decode("ascii")
         threading.Thread(target=self.server.serve_forever, name="ctsft-sweep-worker", daemon=True).start()
+        # The runtime imports torch on its first model op; here it happens while the other
+        # workers are still being scheduled, and a worker that cannot import it never
+        # reports ready (the driver then says why) instead of failing its first cell.
+        import torch  # noqa: F401
+        import transformers  # noqa: F401
 
     def describe(self) -> dict[str, Any]:
         ctx = ray.get_runtime_context()
