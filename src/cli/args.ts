@@ -103,3 +103,52 @@ export function given(cmd: Command, key: string): boolean {
 export function usageError(cmd: Command, message: string): never {
   cmd.error(`error: ${message}`, { exitCode: 2, code: "ctsft.usage" });
 }
+
+/** `k=v,k=v` as a record; `identity` also takes a bare `k` as `k=k` (a field read from its own column). */
+export function mapParser(flag: string, example: string, identity = false): (value: string) => Record<string, string> {
+  return (value) => {
+    const out: Record<string, string> = {};
+    for (const part of value.split(",")) {
+      const m = /^([^=]+)(?:=(.+))?$/.exec(part.trim());
+      if (!m || (m[2] === undefined && !identity)) throw new InvalidArgumentError(`${flag} takes ${example}, got ${JSON.stringify(value)}`);
+      const key = (m[1] as string).trim();
+      if (key in out) throw new InvalidArgumentError(`${flag} names ${JSON.stringify(key)} twice`);
+      out[key] = (m[2] ?? key).trim();
+    }
+    return out;
+  };
+}
+
+/** What a pair-input task adds to a command that reads data: the template, the field → column map, the label map. */
+export interface TaskFlags {
+  template?: string;
+  fields?: Record<string, string>;
+  labelMap?: Record<string, string>;
+}
+
+/** `--template` (see {@link TaskFlags}); `\n` in it stands for a newline. */
+export function templateOption(fallback = "the checkpoint's, else {text}\\nSentiment:"): Option {
+  return new Option("--template <T>", `prompt template: one {text} slot, or with --fields one {field} slot per field; \\n stands for a newline (default: ${fallback})`).argParser(unescapeTemplate);
+}
+
+/** `--fields F=COL,...` (see {@link TaskFlags}). */
+export function fieldsOption(fallback = "the checkpoint's"): Option {
+  const example = "FIELD=COLUMN pairs separated by commas (e.g. premise=sentence1,hypothesis=sentence2)";
+  return new Option("--fields <F=COL,...>", `pair-input tasks: the column each template field is read from (a bare F reads column F), e.g. premise,hypothesis (default: ${fallback})`).argParser(mapParser("--fields", example, true));
+}
+
+/** `--label-map RAW=LABEL,...` (see {@link TaskFlags}). */
+export function labelMapOption(): Option {
+  const example = "RAW=LABEL pairs separated by commas (e.g. e=entailment,n=neutral)";
+  return new Option("--label-map <RAW=LABEL,...>", "rename the data's labels, e.g. e=entailment,n=neutral,c=contradiction (labels already so named stay)").argParser(mapParser("--label-map", example));
+}
+
+/** A shell gives `\n` as two characters; a template almost always means a newline. */
+function unescapeTemplate(value: string): string {
+  return value.replace(/\\n/g, "\n").replace(/\\t/g, "\t");
+}
+
+/** A `--data` reference with the command's `--fields` / `--label-map` (the runtime refuses them on NusaX splits, which are single-text). */
+export function taskData(value: string, f: TaskFlags): ReturnType<typeof dataArg> & Pick<TaskFlags, "fields" | "labelMap"> {
+  return { ...dataArg(value), fields: f.fields, labelMap: f.labelMap };
+}

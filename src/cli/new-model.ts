@@ -2,7 +2,7 @@ import { resolve } from "node:path";
 import { Command, Option } from "commander";
 import { Runtime } from "../api/runtime.ts";
 import { Family } from "../schema/models.ts";
-import { numberOption, required } from "./args.ts";
+import { fieldsOption, numberOption, required } from "./args.ts";
 
 /** `ctsft new-model`: a real HF checkpoint from scratch, loadable by plain from_pretrained. */
 export function newModelCommand(): Command {
@@ -20,13 +20,14 @@ export function newModelCommand(): Command {
     .addOption(numberOption("--d-model <D>", "hidden size").makeOptionMandatory())
     .addOption(numberOption("--d-ff <N>", "feed-forward size (default: the family's usual multiple of --d-model)"))
     .addOption(required("--corpus <FILE...>", "tokenizer training text (several after one --corpus, or --corpus repeated)"))
+    .addOption(fieldsOption("the text column of labeled files"))
     .addOption(numberOption("--vocab <N>", "tokenizer vocabulary size", 2000))
     .addOption(required("--out <DIR>", "where to write the checkpoint"))
     .addOption(numberOption("--seed <S>", "seed of the random weights", 0))
     .option("--overwrite", "replace --out even if it holds files ctsft did not write", false)
     .option("--json", "print one JSON summary on stdout", false)
     .action(
-      async (f: { family: Family; layers: number; heads: number; kvHeads?: number; dModel: number; dFf?: number; corpus: string[]; vocab: number; out: string; seed: number; overwrite: boolean; json: boolean }) => {
+      async (f: { family: Family; layers: number; heads: number; kvHeads?: number; dModel: number; dFf?: number; corpus: string[]; fields?: Record<string, string>; vocab: number; out: string; seed: number; overwrite: boolean; json: boolean }) => {
         await using rt = await Runtime.start();
         const result = await rt.models.create({
           family: f.family,
@@ -36,6 +37,7 @@ export function newModelCommand(): Command {
           dModel: f.dModel,
           dFf: f.dFf,
           corpus: f.corpus.map((p) => resolve(p)),
+          fields: f.fields,
           vocab: f.vocab,
           out: resolve(f.out),
           seed: f.seed,

@@ -1,10 +1,10 @@
 import { resolve } from "node:path";
 import { Command, Option } from "commander";
 import { Runtime, type TrainOptions } from "../api/runtime.ts";
-import { dataArg, given, headsParser, numberOption, required, usageError } from "./args.ts";
+import { fieldsOption, given, headsParser, labelMapOption, numberOption, required, type TaskFlags, taskData, templateOption, usageError } from "./args.ts";
 import { Progress, seconds } from "./output.ts";
 
-interface TrainFlags {
+interface TrainFlags extends TaskFlags {
   model: string;
   data: string;
   valid?: string;
@@ -39,11 +39,14 @@ export function trainCommand(): Command {
         "that is checked before training starts.",
     )
     .usage(
-      "--model DIR --data FILE|nusax:LANG[:SPLIT] [--valid FILE] [--method full|ctsft|norms|lora] [--circuit circuit.json | --heads L:H,...] [--mask hook|delta] [--kv group|frozen] [--lora-r R --lora-alpha A --lora-targets m1,m2] [--epochs N] [--lr X] [--batch-size B] [--seed S] --out DIR [--overwrite] [--json]",
+      "--model DIR --data FILE|nusax:LANG[:SPLIT] [--valid FILE] [--template T --fields F=COL,... --label-map RAW=LABEL,...] [--method full|ctsft|norms|lora] [--circuit circuit.json | --heads L:H,...] [--mask hook|delta] [--kv group|frozen] [--lora-r R --lora-alpha A --lora-targets m1,m2] [--epochs N] [--lr X] [--batch-size B] [--seed S] --out DIR [--overwrite] [--json]",
     )
     .addOption(required("--model <DIR>", "the checkpoint to fine-tune"))
-    .addOption(required("--data <FILE|nusax:LANG[:SPLIT]>", "training data: a CSV/JSONL file, or a NusaX split from $CTSFT_NUSAX_DIR (split defaults to train)"))
+    .addOption(required("--data <FILE|nusax:LANG[:SPLIT]>", "training data: a CSV/TSV/JSONL file, or a NusaX split from $CTSFT_NUSAX_DIR (split defaults to train)"))
     .option("--valid <FILE|nusax:LANG[:SPLIT]>", "validation data, scored after each epoch")
+    .addOption(templateOption())
+    .addOption(fieldsOption())
+    .addOption(labelMapOption())
     .addOption(new Option("--method <METHOD>", "what to train").choices(["full", "ctsft", "norms", "lora"]).default("full"))
     .option("--circuit <FILE>", "ctsft: the circuit file from `ctsft circuit`")
     .addOption(new Option("--heads <L:H,...>", "ctsft: explicit heads instead of --circuit").argParser(headsParser("--heads")))
@@ -112,8 +115,9 @@ function checkMethodFlags(cmd: Command, f: TrainFlags): void {
 function trainRequest(f: TrainFlags, model: TrainOptions["model"]): TrainOptions {
   const common = {
     model,
-    data: dataArg(f.data),
-    valid: f.valid ? dataArg(f.valid) : undefined,
+    data: taskData(f.data, f),
+    valid: f.valid ? taskData(f.valid, f) : undefined,
+    template: f.template,
     epochs: f.epochs,
     lr: f.lr,
     batchSize: f.batchSize,

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { FieldName } from "./data.ts";
 
 /** What the runtime knows about a loaded model. */
 export const ModelInfo = z.object({
@@ -87,9 +88,11 @@ export const CreateModelRequest = z
     kvHeads: z.number().int().positive().optional(),
     dModel: z.number().int().positive(),
     dFf: z.number().int().positive().optional(),
-    /** Text files (one text per line) or labeled data files (their text column). */
+    /** Text files (one text per line) or labeled data files (their text column, or with `fields` every field's column). */
     corpus: z.array(z.string()).min(1),
     textColumn: z.string().optional(),
+    /** Pair-input files: field name → column, as in a dataset reference; the text of every field trains the tokenizer. */
+    fields: z.record(FieldName, z.string().min(1)).optional(),
     /** @defaultValue `2000` */
     vocab: z.number().int().positive().default(2000),
     out: z.string().min(1),

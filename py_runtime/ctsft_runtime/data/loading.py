@@ -132,9 +132,10 @@ def load_labeled(
       "hypothesis": "sentence2"}`); each example is then a dict of those fields, in this
       order, instead of one text. Not together with `text_column`.
     - `label_map`: label as spelled in the file -> label name (`{"e": "entailment"}`), so
-      sets that spell labels differently align; every label in the file must be a key
-      (an unmapped one is an error naming it, its row and the label column). `labels` and
-      the derived order are in mapped names.
+      sets that spell labels differently align. A label that already is a label name (a
+      value of the map) stays as it is, so one map serves both spellings (IndoNLI's `e`,
+      AmericasNLI's `entailment`); any other label is an error naming it, its row and the
+      label column. `labels` and the derived order are in label names.
     """
     file = Path(path)
     source = os.fspath(path)
@@ -230,16 +231,17 @@ def _check_field_columns(row: dict[str, object], fields: Mapping[str, str], sour
 
 
 def _map_labels(raw: list[str], label_map: Mapping[str, str], places: list[str], column: str, source: str) -> list[str]:
-    """Each raw label's name under `label_map`; a label it does not map is an error naming it."""
+    """Each raw label's name under `label_map` (a name stays itself); any other is an error naming it."""
     if not label_map:
         raise BadRequest("label_map is empty: map each label of the file to a label name", path="label_map")
+    names = set(label_map.values())
     out: list[str] = []
     for i, label in enumerate(raw):
-        name = label_map.get(label)
+        name = label_map.get(label, label if label in names else None)
         if name is None:
             raise BadRequest(
                 f"label {label!r} in {places[i]} of {source} (column {column!r}) is not in label_map, "
-                f"which maps {sorted(label_map)}",
+                f"which maps {sorted(label_map)} (to {sorted(names)})",
                 path="label_map",
                 remote_message=f"{places[i]} of {source} has a label that label_map ({len(label_map)} keys) lacks",
             )

@@ -10,7 +10,7 @@ import msgspec
 from ..errors import BadRequest
 from ..protocol.codec import camel
 from .context import OpContext, Reply
-from .fields import NonEmpty, Positive
+from .fields import FieldMap, NonEmpty, Positive
 from .registry import op
 from .serving import refuse_named_deltas
 
@@ -52,6 +52,7 @@ class CreateBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
     d_ff: Positive | None = None
     seed: int = 0
     text_column: str | None = None
+    fields: FieldMap | None = None  # pair-input files: every field's text goes into the corpus
     overwrite: bool = False
 
 
@@ -99,7 +100,8 @@ def save(ctx: OpContext, body: SaveBody) -> Reply:
 @op("model.create", CreateBody)
 def create(ctx: OpContext, body: CreateBody) -> Reply:
     """A real HF checkpoint from scratch: the family's config, random weights, and a BPE
-    tokenizer trained on the corpus (plain text lines, or the text column of labeled files)."""
+    tokenizer trained on the corpus (plain text lines, or the text column of labeled files, or
+    with `fields` the text of every field)."""
     from ..data import load_labeled
     from ..models.new_model import build_checkpoint, label_words
 
@@ -111,8 +113,9 @@ def create(ctx: OpContext, body: CreateBody) -> Reply:
         if path.suffix in (".txt", ".text", ""):
             texts.extend(line for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
         else:
-            labeled = load_labeled(path, text_column=body.text_column)
-            texts.extend(labeled.texts)
+            labeled = load_labeled(path, text_column=body.text_column, fields=body.fields)
+            for example in labeled.texts:
+                texts.extend([example] if isinstance(example, str) else example.values())
             texts.extend(label_words(labeled.label_names))
     result = build_checkpoint(
         body.family,

@@ -161,8 +161,13 @@ def test_label_map_renames_and_refuses_unmapped_labels(tmp_path: Path) -> None:
     # Two spellings may map to one label; `labels` orders the mapped names.
     ds = load_labeled(file, label_map={**names, "c": "neutral"}, labels=["neutral", "entailment"])
     assert ds.labels == [1, 0, 0]
-    bad = write(tmp_path, "bad.csv", "text,label\nx,e\ny,entailment\n")
-    with raises_bad("label_map", f"label 'entailment' in row 2 of {bad} (column 'label') is not in label_map"):
+    # A label that already is a label name stays itself: one map serves both spellings.
+    mixed = load_labeled(
+        write(tmp_path, "mixed.csv", "text,label\nx,e\ny,entailment\nz,contradiction\n"), label_map=names
+    )
+    assert mixed.label_names == ["contradiction", "entailment"] and mixed.labels == [1, 1, 0]
+    bad = write(tmp_path, "bad.csv", "text,label\nx,e\ny,entail\n")
+    with raises_bad("label_map", f"label 'entail' in row 2 of {bad} (column 'label') is not in label_map"):
         load_labeled(bad, label_map=names)
 
 
