@@ -43,7 +43,7 @@ const BENCHES: Record<string, Bench> = {
   },
   scale: {
     describe: "step time of 1 rank vs 2 gloo ranks (DDP, FSDP2) at the same per-rank batch, and the 6-run grid serial vs on 2 Ray workers",
-    flags: {},
+    flags: { "--skip-grid": "only the ranks part (the grid needs the Ray extra and takes minutes)" },
     load: () => import("./scale.ts"),
   },
   faithfulness: {

@@ -38,7 +38,7 @@ async function stepMs(ranks: number, checkpoint: string, train: string, parallel
   return ms;
 }
 
-export async function run(_: BenchOptions): Promise<BenchResult> {
+export async function run(options: BenchOptions): Promise<BenchResult> {
   // One thread per process on both layouts (see the module doc); the runtime env inherits it.
   process.env.OMP_NUM_THREADS = "1";
   let checkpoint: string;
@@ -64,6 +64,7 @@ export async function run(_: BenchOptions): Promise<BenchResult> {
   };
   delete process.env.OMP_NUM_THREADS;
   // ---- grid: serial vs Ray executor (bench/grid.ts, written with the Ray sweeps) --------------
+  if (options.flags.has("--skip-grid")) return { ...result, grid: "skipped (--skip-grid)" };
   const grid = (await import("./grid.ts").catch((e: unknown) => {
     log(`grid part skipped: bench/grid.ts could not be loaded (${String(e)})`);
     return undefined;

@@ -9,16 +9,14 @@ on rank 1 alone (CUDA is not available), a real follower-only failure.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import torch
 from protocol.test_spec_client import SpecClient, SpecError
-from test_ranks_training import ROOT, _free_port
+from rank_launch import free_port, rank_env, wait_hello
 
 pytestmark = pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 
@@ -26,30 +24,15 @@ pytestmark = pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machi
 def test_a_follower_only_failure_is_the_ops_typed_error(tmp_path: Path, tiny_checkpoint: Path) -> None:
     ipc = tmp_path / "ipc"
     ipc.mkdir(mode=0o700)
-    port = _free_port()
+    port = str(free_port())
     procs = []
     for rank, device in ((0, "cpu"), (1, "cuda")):
-        env = {
-            **os.environ,
-            "PYTHONPATH": str(ROOT / "py_runtime"),
-            "OMP_NUM_THREADS": "1",
-            "RANK": str(rank),
-            "LOCAL_RANK": str(rank),
-            "WORLD_SIZE": "2",
-            "MASTER_ADDR": "127.0.0.1",
-            "MASTER_PORT": str(port),
-        }
+        env = rank_env(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT=port)
         cmd = [sys.executable, "-m", "ctsft_runtime", "--ipc-dir", str(ipc), "--device", device]
         procs.append(subprocess.Popen(cmd, cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True))
     client = SpecClient(ipc)
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                client.hello()
-                break
-            except TimeoutError:
-                assert time.monotonic() < deadline and all(p.poll() is None for p in procs)
+        wait_hello(client, procs)
         with pytest.raises(SpecError) as err:
             client.call("model.load", {"source": str(tiny_checkpoint)})
         body = err.value.body

@@ -12,11 +12,8 @@ trained slices and norms equals θ1.
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -24,22 +21,16 @@ import pytest
 import torch
 from op_calls import OpCtx, call
 from protocol.test_spec_client import SpecClient, SpecError
+from rank_launch import free_port, rank_env, wait_hello
 from safetensors.torch import load_file
 
 from ctsft_runtime.ops.state import RuntimeState
 
-ROOT = Path(__file__).resolve().parents[3]
 HEADS = [[0, 1], [1, 2]]
 # Float tolerance: the ranks' partial sums and the gradient average round differently from
 # one process's batch mean; measured differences are ~1e-7 (losses) and ~1e-6 (weights).
 LOSS_TOL = 1e-5
 WEIGHT_TOL = 1e-4
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -57,22 +48,17 @@ def ranks(tmp_path_factory):
     work = tmp_path_factory.mktemp("ranks")
     ipc = work / "ipc"
     ipc.mkdir(mode=0o700)
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "py_runtime"), "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--monitor-interval", "0.5"]
-    cmd += ["--master-addr", "127.0.0.1", "--master-port", str(_free_port())]
+    cmd += ["--master-addr", "127.0.0.1", "--master-port", str(free_port())]
     cmd += ["-m", "ctsft_runtime", "--ipc-dir", str(ipc), "--device", "cpu"]
     log = (work / "ranks.log").open("w")
-    proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(cmd, cwd=work, env=rank_env(), stdout=log, stderr=subprocess.STDOUT)
     client = SpecClient(ipc)
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                client.hello()
-                break
-            except TimeoutError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError((work / "ranks.log").read_text()) from None
+        try:
+            wait_hello(client, [proc])
+        except RuntimeError as e:
+            raise RuntimeError((work / "ranks.log").read_text()) from e
         yield client, proc
     finally:
         if proc.poll() is None:
