@@ -10,6 +10,7 @@
  * `gridBench()` is what `npm run bench -- scale` prints (bench/scale.ts); `npx tsx bench/grid.ts`
  * runs it alone and prints the figures as one JSON line.
  */
+import { loadavg } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { type CompareOptions, type CompareResult, compareMethods, Runtime } from "../src/index.ts";
@@ -22,15 +23,20 @@ export interface GridFigures {
   grid_serial_s: number;
   grid_ray_s: number;
   grid_ray_start_s: number;
+  /** grid_ray_s − grid_ray_start_s: the runs themselves, on workers that are up. */
+  grid_ray_cells_s: number;
   grid_ray_workers: number;
   /** grid_serial_s / grid_ray_s. */
   grid_speedup: number;
   /** Largest |loss(ray) − loss(serial)| over every step of every run. */
   grid_max_loss_diff: number;
   ray_cluster_start_s: number;
+  /** The machine's 1-minute load average when the bench started (other work skews both figures). */
+  load_1m: number;
 }
 
 export async function gridBench(log: (line: string) => void = (l) => process.stderr.write(`grid: ${l}\n`)): Promise<GridFigures> {
+  const load = loadavg()[0] as number;
   await using rt = await Runtime.start();
   const { dir, files, model } = await tinySetup(rt, { dModel: 64, nTrain: 300 });
   const theta1 = (await model.save(join(dir, "theta1"))).path;
@@ -69,10 +75,12 @@ export async function gridBench(log: (line: string) => void = (l) => process.std
     grid_serial_s: round(serial.executor.seconds),
     grid_ray_s: round(ray.executor.seconds),
     grid_ray_start_s: round(ray.executor.startSeconds),
+    grid_ray_cells_s: round(ray.executor.seconds - ray.executor.startSeconds),
     grid_ray_workers: ray.executor.workers.length,
     grid_speedup: round(serial.executor.seconds / ray.executor.seconds),
     grid_max_loss_diff: Math.max(...diffs),
     ray_cluster_start_s: round(clusterStart),
+    load_1m: round(load),
   };
 }
 
