@@ -7,7 +7,9 @@ import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { readClientKeys } from "../../../src/api/keys.ts";
 import { BadRequestError, CtsftError, Runtime, RuntimeLostError } from "../../../src/index.ts";
+import { startServer, stopServer } from "../helpers/runtimes.ts";
 
 /** The pids of the other ranks: children of rank 0's parent (torchrun's agent) running the runtime. */
 function otherRanks(rank0: number): number[] {
@@ -82,5 +84,19 @@ describe("Runtime.start({ ranks: 2 })", { skip: process.platform !== "linux" && 
     assert.ok(failure instanceof CtsftError, `a typed error, got ${String(failure)}`);
     assert.ok(failure instanceof RuntimeLostError, `the runtime is gone: ${String(failure)}`);
     assert.ok(seconds < 5, `the error came ${seconds.toFixed(2)} s after the kill`);
+  });
+});
+
+describe("ctsft serve --ranks 2", { skip: process.platform !== "linux" && "reads /proc to find the ranks" }, () => {
+  it("serves remote clients from rank 0 of two ranks", async () => {
+    const { server, endpoint, keysDir } = await startServer({ ranks: 2, device: "cpu" });
+    try {
+      await using rt = await Runtime.connect(endpoint, readClientKeys(keysDir));
+      await rt.ping();
+      assert.equal(otherRanks(rt.hello.pid).length, 1, "one follower beside rank 0");
+    } finally {
+      await stopServer(server);
+    }
+    assert.ok(server.exitCode !== null || server.signalCode !== null);
   });
 });
