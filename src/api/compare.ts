@@ -80,7 +80,7 @@ export interface CompareRun {
   touchedHeads: [number, number][] | null;
   /** Training loss at every optimizer step. */
   losses: number[];
-  /** The worker it ran on ({@link SweepWorker.id}: `local:PID` or `ray:NODE:PID`). */
+  /** The worker it ran on ({@link SweepWorker.id}: `process:PID` or `ray:NODE:PID`). */
   worker: string;
   /** θ2 re-scored like θ1 and compared with it; null when `preservation` is off. */
   preservation: Preservation | null;
@@ -189,7 +189,7 @@ export async function compareMethods(rt: Runtime, o: CompareOptions): Promise<Co
   const cells = o.targets.flatMap((target) => o.seeds.flatMap((seed) => o.methods.map((method): Cell => ({ target, seed, method }))));
   const plan: Plan = { o, scores, grid, circuit, low, topK, scorer };
   const label = (c: Cell) => `${c.target.name} seed ${c.seed} ${c.method}`;
-  const done = await sweep(cells, (rt2, cell) => runCell(rt2, cell, plan), {
+  const done = await sweep(cells, (worker, cell) => runCell(worker, cell, plan), {
     executor,
     runtime: rt,
     log,

@@ -12,7 +12,7 @@ import { Runtime } from "./runtime.ts";
 
 /** Where a cell ran. */
 export interface SweepWorker {
-  /** `local:PID` (serial) or `ray:NODE:PID` (a Ray actor). */
+  /** `MODE:PID` for the serial executor (`process:PID`, `embedded:PID`, `remote:PID`: the runtime it was given) or `ray:NODE:PID` (a Ray actor). */
   id: string;
   node: string;
   pid: number;
@@ -70,7 +70,7 @@ export async function sweep<C, R>(cells: readonly C[], run: (rt: Runtime, cell: 
   const rt = (options.runtime ?? own) as Runtime;
   const startSeconds = (performance.now() - started) / 1000;
   try {
-    const worker: SweepWorker = { id: `local:${rt.hello.pid}`, node: hostname(), pid: rt.hello.pid, resources: null };
+    const worker: SweepWorker = { id: `${rt.mode}:${rt.hello.pid}`, node: hostname(), pid: rt.hello.pid, resources: null };
     const outcomes: CellOutcome<C, R>[] = [];
     for (const [index, cell] of cells.entries()) {
       options.signal?.throwIfAborted();

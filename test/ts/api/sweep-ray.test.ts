@@ -78,7 +78,7 @@ describe("sweeps on a local Ray cluster", () => {
     }
     const serialRuns = runsOf(serial);
     const rayRuns = runsOf(ray);
-    assert.ok(serialRuns.every((r) => r.worker === `local:${rt.hello.pid}`));
+    assert.ok(serialRuns.every((r) => r.worker === `process:${rt.hello.pid}`));
     const rayPids = new Set(rayRuns.map((r) => r.worker));
     assert.deepEqual([...rayPids].sort(), ray.executor.workers.map((w) => w.id).sort(), "both workers ran cells");
 
