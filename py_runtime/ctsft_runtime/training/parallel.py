@@ -172,7 +172,6 @@ class _FSDP(_Ranked):
     def __init__(
         self, model: nn.Module, groups: list[dict[str, Any]], ranks: distributed.Ranks, head_mask: HeadMask | None
     ):
-        from torch.distributed.device_mesh import init_device_mesh
         from torch.distributed.fsdp import fully_shard
         from torch.distributed.tensor import distribute_tensor
 
@@ -181,7 +180,7 @@ class _FSDP(_Ranked):
         super().__init__(model, groups, ranks)
         device = next(model.parameters()).device
         dtype = next(model.parameters()).dtype
-        mesh = init_device_mesh(device.type, (ranks.world,))
+        mesh = _mesh(device.type, ranks.world)
         self.names = {id(p): n for n, p in model.named_parameters()}
         held = dict(model.named_parameters())
         with torch.device("meta"):
@@ -270,6 +269,20 @@ class _FSDP(_Ranked):
         self.handles, self.masks, self.groups = [], [], []
         del self.clone, self.module, self.shards
         gc.collect()
+
+
+_MESHES: dict[tuple[str, int], Any] = {}
+
+
+def _mesh(device_type: str, world: int) -> Any:
+    """One device mesh per device type for the runtime's life: each new mesh creates process
+    groups (sockets, communicators), which a long sweep of fsdp runs would otherwise pile up."""
+    from torch.distributed.device_mesh import init_device_mesh
+
+    key = (device_type, world)
+    if key not in _MESHES:
+        _MESHES[key] = init_device_mesh(device_type, (world,))
+    return _MESHES[key]
 
 
 def make_trainer(
