@@ -108,5 +108,21 @@ describe("examples", () => {
       assert.equal(c.circuit.strategy, "auto");
       assert.deepEqual(c.seeds, [0, 1, 2]);
     });
+
+    it("nli-adapt.yaml: IndoNLI → AmericasNLI, each target's dev split into train (first 150 rows) and validation (the rest)", () => {
+      const c = loadAdaptConfig(join(EXAMPLES, "nli-adapt.yaml"));
+      const pair = { premise: "premise", hypothesis: "hypothesis" };
+      assert.equal(c.template, "{premise}\nQuestion: {hypothesis}\nAnswer:");
+      assert.deepEqual(c.proxy.train, { path: resolve(ROOT, "../shared/data/indonli/train.jsonl"), fields: pair, labelMap: { e: "entailment", n: "neutral", c: "contradiction" }, limit: 3000, seed: 0 });
+      assert.deepEqual(c.targets.map((t) => t.name), ["aym", "gn", "bzd"]);
+      for (const t of c.targets) {
+        const dev = resolve(ROOT, `../shared/data/americasnli/${t.name}/dev.tsv`);
+        assert.deepEqual([t.train, t.valid], [
+          { path: dev, fields: pair, limit: 150, seed: 0 },
+          { path: dev, fields: pair, skip: 150, seed: 0 },
+        ]);
+      }
+      assert.equal(c.out, join(ROOT, "out/nli-adapt"));
+    });
   });
 });
