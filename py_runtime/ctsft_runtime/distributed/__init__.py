@@ -98,9 +98,11 @@ def shutdown() -> None:
 
 
 _BROKEN = False
-# Errors every rank raises at the same point: the cancel decision is one all-reduce, and
-# the divergence check reads the global loss and the (already reduced) gradient norm.
-_IN_STEP_ERRORS = ("Cancelled", "NonFinite")
+# Errors raised where no other rank waits in a training collective: the cancel decision is
+# one all-reduce every rank takes (OutOfStep: taken while another rank had left the op, so
+# that rank waits in the agreement, not in a step); the divergence check reads the global
+# loss and the (already reduced) gradient norm, the same on every rank.
+_IN_STEP_ERRORS = ("Cancelled", "NonFinite", "OutOfStep")
 
 
 @contextmanager

@@ -26,11 +26,14 @@ def broadcast_bytes(ranks: Ranks, data: bytes | None) -> bytes:
     return data if ranks.leader and data is not None else buf.numpy().tobytes()
 
 
-def any_rank(ranks: Ranks, flag: bool) -> bool:
-    """True on every rank when `flag` is True on at least one."""
-    t = torch.tensor([1 if flag else 0], dtype=torch.int32)
+def exchange(ranks: Ranks, tag: int, flag: bool) -> tuple[int, int, bool]:
+    """One all-reduce of (tag, flag): the highest and lowest tag any rank sent, and whether
+    any rank's flag is set. Ranks sending different tags are at different points of an op;
+    each learns it from the result (server/ranks.py uses this for checks and agreement)."""
+    t = torch.tensor([tag, -tag, 1 if flag else 0], dtype=torch.int64)
     dist.all_reduce(t, op=dist.ReduceOp.MAX, group=ranks.control)
-    return bool(t.item())
+    high, neg_low, any_flag = (int(v) for v in t.tolist())
+    return high, -neg_low, bool(any_flag)
 
 
 def gather(ranks: Ranks, record: Any) -> list[Any]:

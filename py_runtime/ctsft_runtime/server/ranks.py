@@ -10,9 +10,11 @@ Three rules keep the ranks in step:
 - Cancellation is one decision for all ranks: every `check_cancelled` is an all-reduce of
   rank 0's cancel flag, so all ranks stop at the same step. Emitting is a no-op on
   followers and never raises on rank 0 (a raise there would skip a collective).
-- After each op all ranks gather an ok/error record (`finish`): a follower's failure is the
-  op's typed error on rank 0 ("rank N of W: ..."), instead of a silent divergence, and a
-  failed op leaves no new handle on any rank (same handles, same next id everywhere).
+- After each op all ranks agree on its outcome (`agree`): a follower's failure is the op's
+  typed error on rank 0 ("rank N of W: ..."), instead of a silent divergence, and a failed
+  op leaves no new handle on any rank (same handles, same next id everywhere). A rank that
+  fails mid-op while others are still in it does not leave them waiting: checks and the
+  agreement are one tagged all-reduce, so the others notice, stop (OutOfStep) and agree.
 - A failure that leaves ranks out of step (an exception inside a collective section of
   training that the other ranks did not share, see `distributed.lockstep`) cannot be
   agreed on, since the others wait in a collective: a follower then exits, rank 0 reports
@@ -80,29 +82,27 @@ class Leader:
             broadcast_bytes(self.ranks, msgspec.msgpack.encode(msg))
 
     def cancelled(self, flag: bool) -> bool:
-        from ..distributed.control import any_rank
-
         with _peers():
-            return any_rank(self.ranks, flag)
+            return synced_check(self.ranks, flag)
 
     def finish(self, error: CtsftError | None) -> CtsftError | None:
         """The op's error for the client: rank 0's own, else the first follower's."""
-        from ..distributed.control import gather
-
         with _peers():
-            records = gather(self.ranks, _record(error))
-        if self._op is not None and any(r is not None for r in records):
+            records = agree(self.ranks, error)
+        if self._op is not None and records is not None:
             self._op[0].undo_since(self._op[1])  # the followers do the same
         self._op = None
-        if error is not None:
+        if records is None:
+            return None
+        if error is not None and not isinstance(error, OutOfStep):
             return error
         for rank, rec in enumerate(records):
-            if rec is not None:
+            if rec is not None and rec[0] != _OUT_OF_STEP:
                 code, message, detail, path = rec
                 err = CtsftError(f"rank {rank} of {self.ranks.world}: {message}", detail=detail, path=path)
                 err.code = code  # the follower's error kind, on this instance
                 return err
-        return None
+        return error
 
     def stop(self) -> None:
         from ..distributed.control import broadcast_bytes
@@ -133,6 +133,47 @@ def _peers() -> Iterator[None]:
         raise lost from e
 
 
+# Tags of the two in-op control collectives (distributed.control.exchange).
+_CHECK, _AGREE = 1, 2
+_OUT_OF_STEP = "out_of_step"
+
+
+class OutOfStep(CtsftError):
+    """This rank was still inside the op when another rank had left it (failed, usually):
+    the op stops here too, and the other rank's error is the one the client gets."""
+
+    code = _OUT_OF_STEP
+
+
+def synced_check(ranks: Ranks, cancel: bool) -> bool:
+    """The cancel decision, the same on every rank. Raises OutOfStep if another rank has
+    already left the op (it is waiting in `agree`)."""
+    from ..distributed.control import exchange
+
+    high, _, flag = exchange(ranks, _CHECK, cancel)
+    if high != _CHECK:
+        raise OutOfStep("another rank left this op early")
+    return flag
+
+
+def agree(ranks: Ranks, error: CtsftError | None) -> list[Any] | None:
+    """After an op: None when it succeeded on every rank, else every rank's error record.
+
+    A rank that fails mid-op arrives here while others may still be in the op's checks;
+    they see its tag, raise OutOfStep and come here too, so the exchange repeats until
+    every rank is in it (none waits in a collective no other rank will join). Collectives
+    of training steps are not covered: there a failure only some ranks have ends the
+    runtime (`distributed.lockstep`).
+    """
+    from ..distributed.control import exchange, gather
+
+    while True:
+        _, low, failed = exchange(ranks, _AGREE, error is not None)
+        if low == _AGREE:
+            break
+    return gather(ranks, _record(error)) if failed else None
+
+
 def _record(error: CtsftError | None) -> tuple[str, str, str | None, str | None] | None:
     return None if error is None else (error.code, error.message, error.detail, error.path)
 
@@ -147,9 +188,7 @@ class _FollowerCtx:
     state: RuntimeState
 
     def check_cancelled(self) -> None:
-        from ..distributed.control import any_rank
-
-        if any_rank(self.ranks, False):
+        if synced_check(self.ranks, False):
             raise Cancelled("cancelled (by rank 0)")
 
     def emit(self, body: Any, tensors: dict[str, WireTensor] | None = None) -> None:
@@ -158,7 +197,7 @@ class _FollowerCtx:
 
 def follow(ranks: Ranks, *, device: str, path_root: Any, max_models: int | None) -> int:
     """A follower's main loop: run what rank 0 broadcasts until it says stop."""
-    from ..distributed.control import broadcast_bytes, gather
+    from ..distributed.control import broadcast_bytes
     from .app import typed_error
 
     states: dict[str, tuple[int, RuntimeState]] = {}
@@ -191,7 +230,7 @@ def follow(ranks: Ranks, *, device: str, path_root: Any, max_models: int | None)
             error, tb = typed_error(e)
             if tb:
                 print(f"[ctsft_runtime rank {ranks.rank}] {tb}", file=sys.stderr, flush=True)
-        if any(r is not None for r in gather(ranks, _record(error))):
+        if agree(ranks, error) is not None:
             # Failed somewhere, so failed for the client: on every rank it adds no handle
             # (a handle only some ranks hold would shift every later id).
             entry[1].undo_since(mark)
