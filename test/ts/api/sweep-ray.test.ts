@@ -2,7 +2,8 @@
 // here) and real runtimes: `adapt`'s grid run through `executor: { kind: "ray" }` gives the same
 // per-run numbers as the serial executor on the same θ1 and seeds, every run executes in a
 // Ray actor with the CPU Ray assigned it, a method configured to diverge fails in both
-// executors alike while the other runs complete, and progress arrives as runs finish.
+// executors alike while the other runs complete, a worker killed mid-grid costs only its own
+// run, and progress arrives as runs finish.
 import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -146,6 +147,27 @@ describe("sweeps on a local Ray cluster", () => {
     assert.ok(!bad.ok && bad.error.name === "BadRequestError" && bad.error.code === "bad_request" && bad.error.message === "cell 3 is refused");
     const pids = new Set(r.outcomes.flatMap((o) => (o.ok ? [o.value.pid] : [])));
     assert.deepEqual([...pids].sort(), r.workers.map((w) => w.pid).sort());
+  });
+
+  it("a worker killed mid-grid: its cell fails with RuntimeLostError, the other worker runs every remaining cell", { timeout: 300_000 }, async () => {
+    const lines: string[] = [];
+    const r = await sweep(
+      [0, 1, 2, 3, 4, 5],
+      async (worker, cell) => {
+        // The actor's process, as Ray started it (this test's own cluster): gone without a word.
+        if (cell === 1) process.kill(worker.hello.pid, "SIGKILL");
+        await worker.ping();
+        return worker.hello.pid;
+      },
+      { executor: { kind: "ray", address: cluster.address, workers: 2, root: dir }, log: (l) => lines.push(l) },
+    );
+    const lost = r.outcomes[1]!;
+    assert.ok(!lost.ok && lost.error.name === "RuntimeLostError", JSON.stringify(lost));
+    const survivors = r.outcomes.filter((o) => o.index !== 1);
+    assert.ok(survivors.every((o) => o.ok), JSON.stringify(survivors));
+    const alive = r.workers.find((w) => w.id !== lost.worker)!;
+    assert.deepEqual(new Set(survivors.slice(1).map((o) => (o.ok ? o.value : 0))), new Set([alive.pid]), "cells 2-5 all ran on the surviving worker");
+    assert.ok(lines.some((l) => l.startsWith(`ray: worker ${lost.worker} lost`)), lines.join("\n"));
   });
 
   it("refuses paths outside the workers' root and a Ray that is not installed, before any work", async () => {
