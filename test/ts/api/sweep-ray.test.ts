@@ -170,10 +170,15 @@ describe("sweeps on a local Ray cluster", () => {
     assert.ok(lines.some((l) => l.startsWith(`ray: worker ${lost.worker} lost`)), lines.join("\n"));
   });
 
-  it("refuses paths outside the workers' root and a Ray that is not installed, before any work", async () => {
+  it("refuses paths outside the workers' root, resources the cluster lacks and a Ray that is not installed, before any work", { timeout: 120_000 }, async () => {
     await assert.rejects(
       runAdapt(rt, { ...base, out: join(dir, "outside"), executor: { kind: "ray", address: cluster.address, root: join(dir, "data") } }),
       (e: unknown) => e instanceof BadRequestError && e.path === "executor.root" && /lies outside the Ray workers' root/.test(e.message),
+    );
+    // A GPU on a CPU-only cluster: the driver says there is no room, naming what was asked and what is there.
+    await assert.rejects(
+      sweep([1], async () => 1, { executor: { kind: "ray", address: cluster.address, resources: { numGpus: 1 }, root: dir } }),
+      (e: unknown) => e instanceof BadRequestError && e.path === "executor.resources" && /no room for a worker with CPU 1, GPU 1 \(available: .*CPU 2/.test(e.message),
     );
     // A CTSFT_PYTHON has its own overlays: none installed for this one, so Ray counts as missing.
     const saved = process.env.CTSFT_PYTHON;
