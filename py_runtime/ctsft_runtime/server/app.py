@@ -392,13 +392,13 @@ class Server:
         err: CtsftError | None = None
         tb: str | None = None
         try:
-            if self.leader is not None:
-                self.leader.start(job.owner, tenant.state, job.id, job.op, job.raw_body or b"", job.tensors)
-            ctx.check_cancelled()
-            reply = OPS[job.op].handler(ctx, job.body)
-        except Exception as e:  # every failure becomes the job's typed error
-            err, tb = typed_error(e)
-        try:
+            try:
+                if self.leader is not None:
+                    self.leader.start(job.owner, tenant.state, job.id, job.op, job.raw_body or b"", job.tensors)
+                ctx.check_cancelled()
+                reply = OPS[job.op].handler(ctx, job.body)
+            except Exception as e:  # every failure becomes the job's typed error
+                err, tb = typed_error(e)
             if self.leader is not None and not distributed.broken():
                 try:
                     err = self.leader.finish(err)  # a follower's failure fails the op too
@@ -406,9 +406,12 @@ class Server:
                     err, tb = typed_error(e)
             if err is None:
                 assert reply is not None
-                job.append("result", reply.body, reply.tensors, self.stopping)
-                job.state = "done"
-            else:
+                try:
+                    job.append("result", reply.body, reply.tensors, self.stopping)
+                    job.state = "done"
+                except Exception as e:  # e.g. a result that cannot be encoded
+                    err, tb = typed_error(e)
+            if err is not None:
                 job.state = "cancelled" if isinstance(err, Cancelled) or err.code == "cancelled" else "failed"
                 job.append("error", self._error_body(err, job.op, tb, body_error=True), None, self.stopping)
         finally:
