@@ -3,10 +3,11 @@
 One real `torchrun --nproc-per-node 2 -m ctsft_runtime` serves the whole module; each case
 loads the tiny Llama checkpoint there and, in this process (one rank), trains the same
 body with the same seed, then both save. Compared: the loss of every step, the validation
-result, and every saved weight. 45 examples in batches of 8 make the last batch 5, split
+result, and every saved weight; for full and ctsft (hook and delta) under DDP and FSDP2, and
+for norms and lora under DDP (their only layout). 45 examples in batches of 8 make the last batch 5, split
 3 + 2: the share weights (training/parallel.py `share_of`) must make that step equal too.
-Under FSDP the CT-SFT invariant is checked bit-exactly: every element outside the
-trained slices and norms equals θ1.
+For ctsft and norms the invariant is checked bit-exactly on both runs, DDP and FSDP alike:
+every element outside the trained slices and norms equals θ1.
 """
 
 from __future__ import annotations
@@ -87,6 +88,8 @@ def _body(model: str, files: dict[str, str], method: str, parallel: str, mask: s
     }
     if method == "ctsft":
         body |= {"heads": HEADS, "mask": mask, "weightDecay": 0.0}
+    elif method == "norms":
+        body |= {"mask": mask, "lr": 3e-2}
     return body
 
 
@@ -130,6 +133,8 @@ CASES = [
     ("ctsft", "ddp", "delta"),
     ("ctsft", "fsdp", "hook"),
     ("ctsft", "fsdp", "delta"),
+    ("norms", "ddp", "hook"),
+    ("lora", "ddp", None),
 ]
 
 
@@ -160,7 +165,7 @@ def test_two_ranks_train_what_one_process_trains(
     assert weight_diff < WEIGHT_TOL, weight_diff
     print(json.dumps({"case": f"{method}-{parallel}-{mask}", "maxLossDiff": loss_diff, "maxWeightDiff": weight_diff}))
 
-    if method == "ctsft":
+    if method in ("ctsft", "norms"):
         # Frozen elements: bit-identical to θ1 on both runs; trained ones equal within float tolerance.
         trained = _trained_elements(theta1, res2["mask"])
         for name, t1 in theta1.items():
