@@ -41,6 +41,11 @@ const BENCHES: Record<string, Bench> = {
     flags: {},
     load: () => import("./transfer.ts"),
   },
+  serve: {
+    describe: "predict and generate through the SDK vs plain transformers in Python, delta swap vs checkpoint load, mixed-delta batch vs one call per delta",
+    flags: {},
+    load: () => import("./serve.ts"),
+  },
   scale: {
     describe: "step time of 1 rank vs 2 gloo ranks (DDP, FSDP2) at the same per-rank batch, and the 6-run grid serial vs on 2 Ray workers",
     flags: { "--skip-grid": "only the ranks part (the grid needs the Ray extra and takes minutes)" },

@@ -27,6 +27,8 @@ export interface AdaptedOptions {
   kvHeads?: number;
   dModel?: number;
   nTrain?: number;
+  /** Test rows per language (default 30). */
+  nTest?: number;
   /** CT-SFT mask mechanism per language (default hook for all). */
   mask?: Record<string, "hook" | "delta">;
 }
@@ -39,7 +41,7 @@ export interface AdaptedOptions {
 export async function buildAdapted(rt: Runtime, dir: string, opts: AdaptedOptions = {}): Promise<Adapted> {
   const targets = opts.targets ?? { easy: 0.3, hard: 0.7 };
   const nTrain = opts.nTrain ?? 60;
-  const files = (await rt.data.synthetic({ out: join(dir, "data"), languages: { src: 0, ...targets }, nTrain, nValid: 20, nTest: 30 })).files;
+  const files = (await rt.data.synthetic({ out: join(dir, "data"), languages: { src: 0, ...targets }, nTrain, nValid: 20, nTest: opts.nTest ?? 30 })).files;
   const layers = opts.layers ?? 2;
   const created = await rt.models.create({
     family: opts.family ?? "llama",
