@@ -61,7 +61,17 @@ from .manifest import (
     write_manifest,
 )
 
-__all__ = ["DeltaEntry", "SparseDelta", "apply_delta", "load_delta", "revert_delta", "save_delta"]
+__all__ = [
+    "DeltaEntry",
+    "SparseDelta",
+    "apply_delta",
+    "check_config",
+    "check_finished",
+    "load_delta",
+    "resolve_views",
+    "revert_delta",
+    "save_delta",
+]
 
 _PATH = "delta"
 
@@ -201,8 +211,8 @@ class SparseDelta:
         weights changed outside the captured slices: such a delta could not reproduce the
         trained model. Mutates and returns `self`; calling it again re-records.
         """
-        _check_config(model, self.manifest, "finish")
-        views = _resolve(model, self.entries)
+        check_config(model, self.manifest, "finish")
+        views = resolve_views(model, self.entries)
         with torch.no_grad():
             new = [_snapshot(v) for v in views]
         result = fingerprint(model)
@@ -257,7 +267,7 @@ def save_delta(
     ctsft wrote (its marker, or a bare pre-marker delta), unless `overwrite`; any other
     non-empty directory is refused (it may hold a checkpoint). See `models.atomic`.
     """
-    _check_finished(delta)
+    check_finished(delta)
     validate_manifest(delta.manifest, "delta manifest")
     listed = [{k: spec.get(k) for k in ENTRY_KEYS} for spec in delta.manifest["entries"]]
     if listed != [e.spec() for e in delta.entries]:
@@ -342,9 +352,9 @@ def apply_delta(model: nn.Module, delta: SparseDelta) -> None:
     model whose weights are not exactly the delta's base (with "delta already applied"
     when they already hold the result), a missing parameter or a shape/dtype mismatch.
     """
-    _check_finished(delta)
-    _check_config(model, delta.manifest, "apply")
-    views = _resolve(model, delta.entries)
+    check_finished(delta)
+    check_config(model, delta.manifest, "apply")
+    views = resolve_views(model, delta.entries)
     current = weights_hash(model)
     if current != delta.manifest["base"]["weights"]:
         moved = delta.manifest["result"]["weights"] != delta.manifest["base"]["weights"]
@@ -365,9 +375,9 @@ def revert_delta(model: nn.Module, delta: SparseDelta) -> None:
     Needs the model to be exactly the delta's result (refused otherwise, model
     untouched); afterwards its weights fingerprint is the delta's base.
     """
-    _check_finished(delta)
-    _check_config(model, delta.manifest, "revert")
-    views = _resolve(model, delta.entries)
+    check_finished(delta)
+    check_config(model, delta.manifest, "revert")
+    views = resolve_views(model, delta.entries)
     current = weights_hash(model)
     if current != delta.manifest["result"]["weights"]:
         if _holds(views, [e.base for e in delta.entries]):
@@ -418,12 +428,12 @@ def _check_disjoint(keys: Sequence[tuple[str, int, int, int]]) -> None:
         by_name.setdefault(name, []).append((dim, start, stop))
 
 
-def _check_finished(delta: SparseDelta) -> None:
+def check_finished(delta: SparseDelta) -> None:
     if not delta.finished:
         raise BadRequest("delta is not finished: call finish(model) after training", path=_PATH)
 
 
-def _check_config(model: nn.Module, manifest: Mapping[str, Any], action: str) -> None:
+def check_config(model: nn.Module, manifest: Mapping[str, Any], action: str) -> None:
     if getattr(model, "config", None) is None:
         raise BadRequest(f"cannot {action} a delta on {type(model).__name__}: not a transformers model", path=_PATH)
     mine, theirs = config_hash(model), manifest["base"]["config"]
@@ -436,7 +446,7 @@ def _check_config(model: nn.Module, manifest: Mapping[str, Any], action: str) ->
         )
 
 
-def _resolve(model: nn.Module, entries: Sequence[DeltaEntry]) -> list[Tensor]:
+def resolve_views(model: nn.Module, entries: Sequence[DeltaEntry]) -> list[Tensor]:
     """Each entry's view into the model's parameter, after checking name, range, shape, dtype."""
     params = _named_parameters(model)
     views = []

@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 import torch
 
 from ..data import Example, LabeledSet, PromptFormat, encode_batch
-from ..errors import BadRequest
+from ..errors import BadRequest, NonFinite
 from ..models.classify import class_logits
 
 
@@ -29,12 +29,15 @@ def logit_batches(
     max_length: int = 256,
     check: Callable[[], None] = lambda: None,
     before: Callable[[int, int], None] = lambda start, stop: None,
+    source: str = "the texts",
 ) -> Iterator[LogitBatch]:
     """Class logits of `texts` (texts, or records of fields), in order, one batch at a time (eval mode, no grad).
 
     `check` runs before each batch (cancellation); `before(start, stop)` too, to set up
     anything per batch (which rows use which delta). The model's train/eval mode is
-    restored when the iteration ends or is abandoned."""
+    restored when the iteration ends or is abandoned. Non-finite logits raise `NonFinite`
+    (naming `source`) at the batch that has them: an argmax or softmax of NaN would look like
+    an answer (or chance accuracy), not like a broken model."""
     if batch_size < 1:
         raise BadRequest(f"batch_size must be at least 1, got {batch_size}", path="batch_size")
     was_training = model.training
@@ -47,6 +50,12 @@ def logit_batches(
             enc = encode_batch(tokenizer, texts[start:stop], fmt, max_length)
             with torch.no_grad():
                 logits = class_logits(model, enc, token_ids).float().cpu()
+            if bad := int((~torch.isfinite(logits).all(dim=-1)).sum()):
+                raise NonFinite(
+                    f"non-finite class logits on {bad} of the {stop - start} examples {start}..{stop - 1} of {source}: "
+                    "the model's weights are likely invalid (a diverged run saved, or a damaged checkpoint)",
+                    path="model",
+                )
             yield LogitBatch(start, logits, enc["truncated"].tolist())
     finally:
         model.train(was_training)
@@ -63,11 +72,20 @@ def predict(
     max_length: int = 256,
     check: Callable[[], None] = lambda: None,
 ) -> tuple[list[int], torch.Tensor]:
-    """Predicted class per example and the [N, C] class logits (float32, CPU)."""
+    """Predicted class per example and the [N, C] class logits (float32, CPU); `NonFinite`
+    as `logit_batches`."""
     chunks = [
         b.logits
         for b in logit_batches(
-            model, tokenizer, ds.texts, fmt, token_ids, batch_size=batch_size, max_length=max_length, check=check
+            model,
+            tokenizer,
+            ds.texts,
+            fmt,
+            token_ids,
+            batch_size=batch_size,
+            max_length=max_length,
+            check=check,
+            source=ds.source,
         )
     ]
     logits = torch.cat(chunks) if chunks else torch.empty(0, len(token_ids))

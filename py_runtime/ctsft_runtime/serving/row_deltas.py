@@ -6,7 +6,7 @@ and the forward adds that delta's effect to that row only:
 
 - Linear / Conv1D slices: the row group's `x @ Δᵀ` for the sliced output features (Q/K/V
   rows), `x[..., a:b] @ Δᵀ` for sliced input features (O columns), `Δb` for bias slices, with
-  Δ = new − base (the same `_Additions` the training `delta` mechanism adds, applied to a
+  Δ = new − base (the same `Additions` the training `delta` mechanism adds, applied to a
   subset of rows). Linear in W, so equal to the merged model's output up to float rounding.
 - Any other module (RMSNorm, LayerNorm, ...): not linear in its parameters, so its output
   for the group's rows is recomputed with the merged parameter values through
@@ -36,10 +36,10 @@ from torch.func import functional_call
 from transformers.pytorch_utils import Conv1D
 
 from ..artifacts import SparseDelta
-from ..artifacts.delta import _check_config, _check_finished, _resolve
+from ..artifacts.delta import check_config, check_finished, resolve_views
 from ..circuits.fingerprint import weights_hash
 from ..errors import BadRequest, Internal
-from ..training.masking_delta import _Additions, _owners
+from ..training.masking_delta import Additions, parameter_owners, sole_owner
 
 _PATH = "delta"
 
@@ -57,7 +57,7 @@ class RowDelta:
     the additions (Linear/Conv1D) or the merged parameters (others), on the model's device
     and dtype. Build with `prepare_row_delta`."""
 
-    modules: dict[str, _Additions | _Recompute]
+    modules: dict[str, Additions | _Recompute]
     entries: int
     params: int
     fraction: float
@@ -65,7 +65,7 @@ class RowDelta:
 
     @property
     def nbytes(self) -> int:
-        def size(effect: _Additions | _Recompute) -> int:
+        def size(effect: Additions | _Recompute) -> int:
             if isinstance(effect, _Recompute):
                 return sum(t.nbytes for t in effect.params.values())
             return sum(d.nbytes for *_, d in effect.outputs + effect.inputs + effect.biases)
@@ -78,8 +78,8 @@ def prepare_row_delta(model: nn.Module, delta: SparseDelta) -> RowDelta:
     """Check `delta` belongs to `model` as it is now (config and weights fingerprint equal
     the delta's base) and precompute what each touched module adds. BadRequest (path
     "delta") otherwise; the model is never written."""
-    _check_finished(delta)
-    _check_config(model, delta.manifest, "load")
+    check_finished(delta)
+    check_config(model, delta.manifest, "load")
     current = weights_hash(model)
     base, result = delta.manifest["base"]["weights"], delta.manifest["result"]["weights"]
     if current != base:
@@ -91,37 +91,24 @@ def prepare_row_delta(model: nn.Module, delta: SparseDelta) -> RowDelta:
             f"{base[:12]} (it was trained from another checkpoint, or the model changed since it was loaded)",
             path=_PATH,
         )
-    views = _resolve(model, delta.entries)  # names, ranges, shapes, dtypes checked
-    owners = _owners(model)
+    views = resolve_views(model, delta.entries)  # names, ranges, shapes, dtypes checked
+    owners = parameter_owners(model)
     names = {id(m): n for n, m in model.named_modules()}
     params = dict(model.named_parameters(remove_duplicate=False))
-    modules: dict[str, _Additions | _Recompute] = {}
+    modules: dict[str, Additions | _Recompute] = {}
     for entry, view in zip(delta.entries, views, strict=True):
         param = params[entry.name]
-        held_by = owners.get(id(param), [])
-        if len(held_by) != 1:
-            # A tied parameter is used by several modules; hooking one would miss the others.
-            raise BadRequest(
-                f"{entry.name}: a per-row delta needs the parameter held by exactly one module, "
-                f"found {len(held_by)}; merge this delta into a copy of the model instead",
-                path=_PATH,
-            )
-        module, attr = held_by[0]
+        what = f"{entry.name}: a per-row delta (merge it into a copy instead)"
+        module, attr = sole_owner(owners, param, what, path=_PATH)
         key = names[id(module)]
-        assert entry.new is not None  # _check_finished
+        assert entry.new is not None  # check_finished
         new = entry.new.to(device=view.device, dtype=view.dtype)
         if isinstance(module, (nn.Linear, Conv1D)) and attr in ("weight", "bias"):
             conv1d = isinstance(module, Conv1D)
-            adds = modules.setdefault(key, _Additions(conv1d=conv1d))
-            assert isinstance(adds, _Additions)
+            adds = modules.setdefault(key, Additions(conv1d=conv1d))
+            assert isinstance(adds, Additions)
             # Δ against the model's own current values: equal to the delta's base (checked above).
-            item = (entry.start, entry.stop, new - view)
-            if attr == "bias":
-                adds.biases.append(item)
-            elif entry.dim == (1 if conv1d else 0):
-                adds.outputs.append(item)
-            else:
-                adds.inputs.append(item)
+            adds.add(attr, entry.dim, entry.start, entry.stop, new - view)
         else:
             rec = modules.setdefault(key, _Recompute())
             assert isinstance(rec, _Recompute)
@@ -188,7 +175,7 @@ class _RowHook:
         for effect, idx in groups:
             rows_args = args if idx is None else tuple(_rows(a, idx, sel.batch) for a in args)
             rows_kwargs = kwargs if idx is None else {k: _rows(v, idx, sel.batch) for k, v in kwargs.items()}
-            if isinstance(effect, _Additions):
+            if isinstance(effect, Additions):
                 current = out if idx is None else out[idx]
                 value = effect(module, rows_args, current)
             else:

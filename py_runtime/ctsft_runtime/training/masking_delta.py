@@ -31,7 +31,7 @@ from ..heads import Span
 
 
 @dataclass
-class _Additions:
+class Additions:
     """The deltas of one projection module, applied to its output by a forward hook."""
 
     conv1d: bool
@@ -41,6 +41,16 @@ class _Additions:
     inputs: list[tuple[int, int, Tensor]] = field(default_factory=list)
     """(start, stop, delta) on input features (O's columns for a head)."""
     biases: list[tuple[int, int, Tensor]] = field(default_factory=list)
+
+    def add(self, attr: str, dim: int, start: int, stop: int, delta: Tensor) -> None:
+        """File the Δ of slice `[start, stop)` along `dim` of the module's `attr` by what it touches."""
+        item = (start, stop, delta)
+        if attr == "bias":
+            self.biases.append(item)
+        elif dim == (1 if self.conv1d else 0):
+            self.outputs.append(item)
+        else:
+            self.inputs.append(item)
 
     def _matmul(self, x: Tensor, delta: Tensor) -> Tensor:
         return x @ delta if self.conv1d else F.linear(x, delta)
@@ -60,7 +70,7 @@ class _Additions:
         return out
 
 
-def _owners(model: nn.Module) -> dict[int, list[tuple[nn.Module, str]]]:
+def parameter_owners(model: nn.Module) -> dict[int, list[tuple[nn.Module, str]]]:
     """id(parameter) -> every (module, attribute) that holds it directly."""
     owners: dict[int, list[tuple[nn.Module, str]]] = {}
     for module in model.modules():
@@ -70,30 +80,29 @@ def _owners(model: nn.Module) -> dict[int, list[tuple[nn.Module, str]]]:
     return owners
 
 
+def sole_owner(
+    owners: dict[int, list[tuple[nn.Module, str]]], param: Tensor, what: str, path: str | None = None
+) -> tuple[nn.Module, str]:
+    """The one (module, attribute) holding `param`; a tied parameter (several holders) is
+    refused, since a hook on one of them would miss the others. `what` opens the message."""
+    held_by = owners.get(id(param), [])
+    if len(held_by) != 1:
+        raise BadRequest(f"{what} needs the parameter held by exactly one module, found {len(held_by)}", path=path)
+    return held_by[0]
+
+
 def install_deltas(model: nn.Module, items: Sequence[tuple[Span, Tensor]]) -> list[RemovableHandle]:
     """Register forward hooks adding each delta (shaped like `span.view()`) to its module's output.
 
     On failure nothing stays registered.
     """
-    owners = _owners(model)
-    per_module: dict[int, tuple[nn.Module, _Additions]] = {}
+    owners = parameter_owners(model)
+    per_module: dict[int, tuple[nn.Module, Additions]] = {}
     for span, delta in items:
-        held_by = owners.get(id(span.param), [])
-        if len(held_by) != 1:
-            raise BadRequest(
-                f"{span.name}: the delta mechanism needs the parameter held by exactly one module, "
-                f"found {len(held_by)}; use mechanism='hook'"
-            )
-        module, attr = held_by[0]
+        module, attr = sole_owner(owners, span.param, f"{span.name}: the delta mechanism (use mechanism='hook')")
         if not isinstance(module, (nn.Linear, Conv1D)) or attr not in ("weight", "bias"):
             raise BadRequest(f"{span.name}: {type(module).__name__}.{attr} is not a Linear/Conv1D weight or bias")
         conv1d = isinstance(module, Conv1D)
-        _, adds = per_module.setdefault(id(module), (module, _Additions(conv1d=conv1d)))
-        entry = (span.start, span.stop, delta)
-        if attr == "bias":
-            adds.biases.append(entry)
-        elif span.dim == (1 if conv1d else 0):
-            adds.outputs.append(entry)
-        else:
-            adds.inputs.append(entry)
+        _, adds = per_module.setdefault(id(module), (module, Additions(conv1d=conv1d)))
+        adds.add(attr, span.dim, span.start, span.stop, delta)
     return [module.register_forward_hook(adds) for module, adds in per_module.values()]

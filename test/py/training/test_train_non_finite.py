@@ -92,5 +92,5 @@ def test_a_nan_checkpoint_is_not_evaluated_as_chance(tiny_checkpoint, synthetic_
     state = RuntimeState()
     handle = call(state, "model.load", {"source": str(tmp_path / "nan")}).body["handle"]
     body = {"model": handle, "data": [{"path": str(tmp_path / "data" / "src" / "test.csv")}]}
-    with pytest.raises(NonFinite, match="non-finite class logits on 60 of 60 examples"):
+    with pytest.raises(NonFinite, match="non-finite class logits on 60 of the 60 examples"):
         call(state, "evaluate", body)
