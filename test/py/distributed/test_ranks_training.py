@@ -87,9 +87,11 @@ def _body(model: str, files: dict[str, str], method: str, parallel: str, mask: s
         "seed": 3,
     }
     if method == "ctsft":
-        body |= {"heads": HEADS, "mask": mask, "weightDecay": 0.0}
+        body |= {"heads": HEADS, "weightDecay": 0.0}
     elif method == "norms":
-        body |= {"mask": mask, "lr": 3e-2}
+        body |= {"lr": 3e-2}
+    if mask is not None:  # absent, not null: the contract refuses null for an optional field
+        body["mask"] = mask
     return body
 
 
