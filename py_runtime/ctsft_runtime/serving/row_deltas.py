@@ -74,13 +74,14 @@ class RowDelta:
 
 
 @torch.no_grad()
-def prepare_row_delta(model: nn.Module, delta: SparseDelta) -> RowDelta:
+def prepare_row_delta(model: nn.Module, delta: SparseDelta, current: str | None = None) -> RowDelta:
     """Check `delta` belongs to `model` as it is now (config and weights fingerprint equal
     the delta's base) and precompute what each touched module adds. BadRequest (path
-    "delta") otherwise; the model is never written."""
+    "delta") otherwise; the model is never written. `current`: the model's weights
+    fingerprint when the caller knows it (hashing every weight is most of a load's cost)."""
     check_finished(delta)
     check_config(model, delta.manifest, "load")
-    current = weights_hash(model)
+    current = current or weights_hash(model)
     base, result = delta.manifest["base"]["weights"], delta.manifest["result"]["weights"]
     if current != base:
         merged = current == result and result != base

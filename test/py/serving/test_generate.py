@@ -109,18 +109,31 @@ def test_cancel_stops_within_one_token(env) -> None:
     state, handle, _ = env
 
     class CancelAfter(OpCtx):
-        """Cancels once 3 token events were streamed, as the control socket would."""
+        """Cancels at the 4th per-step check (after 3 tokens), as the control socket would."""
+
+        checks = 0
 
         def check_cancelled(self) -> None:
-            if len(self.events) >= 3:
+            self.checks += 1
+            if self.checks > 3:
                 raise Cancelled("generate cancelled")
 
     ctx = CancelAfter(state)
     with pytest.raises(Cancelled):
         call(state, "generate", {"model": handle, "prompts": PROMPTS[:1], "maxNewTokens": 200}, ctx)
-    assert len(ctx.events) == 3
-    # The step after the cancel generates nothing more: at most one token past the last event.
-    assert ctx.events[-1]["tokens"] <= 3 + 1
+    assert ctx.checks == 4  # it stopped at the check that cancelled: no step after it
+    # generate checks after each token: nothing was streamed past the 4th.
+    assert ctx.events and ctx.events[-1]["tokens"] <= 4
+
+
+def test_token_events_join_to_the_output_and_coalesce(env) -> None:
+    state, handle, _ = env
+    ctx = OpCtx(state)
+    out = call(state, "generate", {"model": handle, "prompts": PROMPTS[:1], "maxNewTokens": 40}, ctx).body
+    assert "".join(e["text"] for e in ctx.events) == out["outputs"][0]["text"]
+    assert ctx.events[-1]["tokens"] == out["outputs"][0]["tokens"] or out["outputs"][0]["finishReason"] == "eos"
+    # A tiny model on a CPU makes a token every few ms: the 15 ms window joins them.
+    assert len(ctx.events) < out["outputs"][0]["tokens"], (len(ctx.events), out["outputs"][0])
 
 
 def test_bad_generate_input(env) -> None:

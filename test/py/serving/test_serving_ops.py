@@ -143,6 +143,9 @@ def test_weight_changing_ops_refuse_a_model_serving_named_deltas(trained, synthe
     call(state, "model.save", {"handle": m, "out": str(tmp_path / "saved")})  # saving is fine
     call(state, "deltas.unload", {"model": m, "name": "easy"})
     call(state, "delta.apply", {"model": m, "delta": str(t.deltas["easy"])})  # allowed again
+    # Its weights changed (now θ2): the fingerprint kept while deltas were loaded went with them.
+    e = _refused(state, "deltas.load", {"model": m, "name": "easy", "delta": str(t.deltas["easy"])}, "delta")
+    assert "already merged" in e.message
     # And a delta trained after this point is checked against the new weights again.
     out = train_delta(state, t.deltas["easy"], synthetic_task["hard"]["train"], tmp_path / "chain", [[1, 1]], "hook")
     _refused(state, "deltas.load", {"model": _load(state, t.base), "name": "c", "delta": str(out)}, "delta")
