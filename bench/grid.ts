@@ -7,6 +7,9 @@
  * scoring θ1 and choosing the circuit happen before either and are not counted. The runs'
  * losses are compared too (`grid_max_loss_diff`), so a fast but wrong executor shows.
  *
+ * `BENCH_GRID_EPOCHS` (default 2) lengthens every run, to see where Ray's fixed start-up cost
+ * stops mattering.
+ *
  * `gridBench()` is what `npm run bench -- scale` prints (bench/scale.ts); `npx tsx bench/grid.ts`
  * runs it alone and prints the figures as one JSON line.
  */
@@ -18,8 +21,11 @@ import { startLocalRayCluster } from "../test/ts/helpers/ray-cluster.ts";
 import { tinySetup } from "./fixture.ts";
 import type { BenchOptions, BenchResult } from "./main.ts";
 
+const EPOCHS = Number(process.env.BENCH_GRID_EPOCHS ?? 2);
+
 export interface GridFigures {
   grid_runs: number;
+  grid_epochs: number;
   grid_serial_s: number;
   grid_ray_s: number;
   grid_ray_start_s: number;
@@ -52,7 +58,7 @@ export async function gridBench(log: (line: string) => void = (l) => process.std
     seeds: [0, 1],
     workDir: dir,
     scorer: "attribution",
-    epochs: 2,
+    epochs: EPOCHS,
     preservation: false,
   };
   log(`serial: 6 runs on one runtime`);
@@ -72,6 +78,7 @@ export async function gridBench(log: (line: string) => void = (l) => process.std
   const round = (x: number) => +x.toFixed(2);
   return {
     grid_runs: serial.runs.length,
+    grid_epochs: EPOCHS,
     grid_serial_s: round(serial.executor.seconds),
     grid_ray_s: round(ray.executor.seconds),
     grid_ray_start_s: round(ray.executor.startSeconds),
