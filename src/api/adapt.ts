@@ -85,6 +85,20 @@ function fileOf(d: DataRef): string | undefined {
   return undefined;
 }
 
+/** The field → column map the tokenizer corpus is read with: a pair-input task's training
+ * files must name their fields alike (one map reads every file), or none of them does. */
+function corpusFields(sources: DataRef[]): Record<string, string> | undefined {
+  const maps = sources.map((d) => ("fields" in d ? d.fields : undefined));
+  const first = maps[0];
+  const same = (m: Record<string, string> | undefined) => JSON.stringify(m ?? null) === JSON.stringify(first ?? null);
+  const other = maps.findIndex((m) => !same(m));
+  if (other >= 0) {
+    const where = other === 0 ? "proxy.train" : `targets.${other - 1}.train`;
+    throw new BadRequestError(`${where}.fields differs from proxy.train.fields: building the model reads every training file with one field map, so give them the same fields (or build θ0 with ctsft new-model)`, { path: `${where}.fields` });
+  }
+  return first;
+}
+
 /** Every dataset of a config with the config field naming it. */
 function datasetsOf(c: AdaptConfig): [string, DataRef][] {
   const refs: [string, DataRef | undefined][] = [
@@ -208,10 +222,12 @@ export async function runAdapt(
   if (typeof c.model === "string") {
     theta0 = c.model;
   } else {
-    const corpus = [c.proxy.train, ...c.targets.map((t) => t.train)].map(fileOf).filter((f): f is string => f !== undefined);
+    const sources = [c.proxy.train, ...c.targets.map((t) => t.train)];
+    const corpus = sources.map(fileOf).filter((f): f is string => f !== undefined);
     if (corpus.length === 0) throw new BadRequestError("building a model needs file or NusaX datasets to train its tokenizer on", { path: "model" });
+    const fields = corpusFields(sources);
     log(`building a ${c.model.family} model (${c.model.layers} layers × ${c.model.heads} heads, d_model ${c.model.dModel}) with a tokenizer trained on ${corpus.length} files`);
-    theta0 = (await rt.models.create({ ...c.model, corpus, out: join(c.out, "theta0") })).path;
+    theta0 = (await rt.models.create({ ...c.model, corpus, ...(fields && { fields }), out: join(c.out, "theta0") })).path;
   }
   let theta1 = theta0;
   const prompt = { template: c.template, verbalizer: c.verbalizer };
