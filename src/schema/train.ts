@@ -205,6 +205,15 @@ export const EvaluateRequest = z
     predictions: z.boolean().default(false),
     /** Mean-ablate these heads (z := μ of the `baseline` handle) while evaluating: circuit faithfulness. */
     ablate: z.object({ heads: z.array(z.tuple([z.number().int().min(0), z.number().int().min(0)])).min(1), baseline: z.string() }).strict().optional(),
+    /**
+     * Also report each dataset's language-model loss (`lmLoss`, `lmTokens`): the mean next-token
+     * negative log-likelihood of its raw texts — no template, no label; a pair-input record's
+     * fields joined by "\n" in field order — each with the tokenizer's BOS (where it adds one),
+     * cut to its first `maxLength` tokens, token-weighted over the whole dataset. Computed under
+     * `ablate` too. For forgetting measured beyond accuracy (proxy-language perplexity).
+     * @defaultValue `false`
+     */
+    lmLoss: z.boolean().default(false),
   })
   .strict();
 
@@ -221,6 +230,10 @@ export const EvaluationReport = z.object({
   /** `confusion[gold][predicted]`. */
   confusion: z.array(z.array(z.number().int())),
   predictions: z.array(z.object({ index: z.number().int(), gold: z.number().int(), pred: z.number().int(), logits: z.array(z.number()) })).optional(),
+  /** With `lmLoss`: mean next-token NLL in nats per predicted token of the dataset's raw texts (total NLL / `lmTokens`); `exp(lmLoss)` is the perplexity. */
+  lmLoss: z.number().optional(),
+  /** With `lmLoss`: how many tokens were predicted (each text's token count after truncation, minus one). */
+  lmTokens: z.number().int().optional(),
 });
 export type EvaluationReport = z.infer<typeof EvaluationReport>;
 

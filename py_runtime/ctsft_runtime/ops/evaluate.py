@@ -1,4 +1,5 @@
-"""The `evaluate` op: accuracy, macro-F1, per-class counts and confusion on several datasets."""
+"""The `evaluate` op: accuracy, macro-F1, per-class counts and confusion on several datasets,
+and optionally each dataset's language-model loss on its raw texts."""
 
 from __future__ import annotations
 
@@ -30,12 +31,13 @@ class EvaluateBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
     max_length: MaxLength = 128
     predictions: bool = False
     ablate: Ablation | None = None
+    lm_loss: bool = False
 
 
 @op("evaluate", EvaluateBody)
 def evaluate(ctx: OpContext, body: EvaluateBody) -> Reply:
 
-    from ..evaluation import classification_report, predict
+    from ..evaluation import classification_report, lm_loss, predict
     from ..heads import head_gates
     from ..models import label_token_ids
 
@@ -50,6 +52,7 @@ def evaluate(ctx: OpContext, body: EvaluateBody) -> Reply:
         fmt = prompt_for(lm, body.template, body.verbalizer, field_names(ds))  # datasets may differ in fields
         token_ids = label_token_ids(lm.tokenizer, fmt, ds.label_names)
         with head_gates(lm.head_map, replace=replace) if replace else contextlib.nullcontext():
+            # The same ablation (z := μ at every position) holds for the LM loss below.
             preds, logits = predict(
                 lm.model,
                 lm.tokenizer,
@@ -60,8 +63,25 @@ def evaluate(ctx: OpContext, body: EvaluateBody) -> Reply:
                 max_length=body.max_length,
                 check=ctx.check_cancelled,
             )
+            lm_result = (
+                lm_loss(
+                    lm.model,
+                    lm.tokenizer,
+                    ds.texts,
+                    fields=field_names(ds),
+                    batch_size=body.batch_size,
+                    max_length=body.max_length,
+                    check=ctx.check_cancelled,
+                    source=ds.source,
+                    path=f"data.{i}",
+                )
+                if body.lm_loss
+                else None
+            )
         report = classification_report(ds.labels, preds, ds.label_names)
         report.update({"dataset": ds.source, "labels": ds.label_names})
+        if lm_result is not None:
+            report.update({"lmLoss": lm_result.loss, "lmTokens": lm_result.tokens})
         if body.predictions:
             report["predictions"] = [
                 {"index": j, "gold": ds.labels[j], "pred": preds[j], "logits": logits[j].tolist()}
