@@ -7,13 +7,17 @@ import { AdaptConfig, type AdaptConfigInput } from "../schema/adapt.ts";
 import type { DataRef } from "../schema/data.ts";
 import type { Faithfulness, ScoreMethod, Stability } from "../schema/scoring.ts";
 import { chooseStrategy, type CompareFailure, type CompareMethod, type CompareResult, type CompareRow, compareMethods } from "./compare.ts";
+import type { Curve } from "../report/model.ts";
 import type { Runtime } from "./runtime.ts";
 import { scoreDiagnostics } from "./scoring.ts";
 
 /** What {@link runAdapt} returns (and `ctsft adapt --json` prints). */
 export interface AdaptResult {
   methods: CompareRow[];
-  verdicts: { target: string; text: string; beyondNoise: boolean }[];
+  /** With `targetSizes`: each method's rows on each target by training-set size (its data-efficiency curve); else empty. */
+  curves: Curve[];
+  /** Per target (and per size of a data-efficiency curve): is CT-SFT's lower forgetting beyond seed noise? */
+  verdicts: { target: string; size: number | null; text: string; beyondNoise: boolean }[];
   strategy: { target: string; strategy: "circuit" | "low"; reason: string }[];
   circuit: [number, number][];
   low: [number, number][];
@@ -136,14 +140,20 @@ async function preflight(rt: Runtime, c: AdaptConfig): Promise<void> {
   if (typeof c.model === "string" && rt.mode !== "remote" && isAbsolute(c.model) && !existsSync(c.model)) {
     throw new BadRequestError(`model ${c.model} does not exist`, { path: "model" });
   }
+  const largest = c.targetSizes?.at(-1);
   for (const [field, ref] of datasetsOf(c)) {
     if ("handle" in ref) continue;
+    let n: number;
     try {
       const ds = await rt.data.load(ref);
+      n = ds.info.n;
       await ds.release();
     } catch (e) {
       if (!(e instanceof BadRequestError)) throw e;
       throw new BadRequestError(`${field}: ${e.message}`, { path: dataField(field, ref, e.path) });
+    }
+    if (largest !== undefined && /^targets\.\d+\.train$/.test(field) && n < largest) {
+      throw new BadRequestError(`targetSizes asks for ${largest} examples, but ${field} has ${n}: give sizes up to ${n}, or more training data`, { path: "targetSizes" });
     }
   }
   checkOut(c);
@@ -250,6 +260,7 @@ export async function runAdapt(
     targets: c.targets,
     methods,
     seeds: c.seeds,
+    ...(c.targetSizes && { targetSizes: c.targetSizes }),
     workDir: c.out,
     scorer: c.scorer,
     topK: c.circuit.topK,
@@ -262,14 +273,16 @@ export async function runAdapt(
     onRun: () => hooks.onRun?.(++done, total),
     onFailed: () => hooks.onRun?.(++done, total),
   });
+  // With a curve, auto decides on the runs with the most target data.
+  const decisive = result.runs.filter((r) => r.size === (c.targetSizes?.at(-1) ?? null));
   const strategy =
     c.circuit.strategy === "auto"
       ? c.targets.flatMap((t) => {
-          const s = chooseStrategy(result.runs, t.name);
+          const s = chooseStrategy(decisive, t.name);
           return s ? [{ target: t.name, ...s }] : [];
         })
       : [];
-  const { verdicts, writeReport } = await import("../report/index.ts");
+  const { curves, verdicts, writeReport } = await import("../report/index.ts");
   const report = await writeReport(c.out, {
     title: hooks.title ?? `ctsft adapt — ${c.proxy.name} → ${c.targets.map((t) => t.name).join(", ")}`,
     createdAt: new Date().toISOString(),
@@ -278,6 +291,7 @@ export async function runAdapt(
       proxy: c.proxy.name,
       targets: c.targets.map((t) => t.name).join(", "),
       seeds: c.seeds.join(", "),
+      ...(c.targetSizes && { "target training examples": c.targetSizes.join(", ") }),
       scorer: c.scorer,
       "circuit size (heads)": c.circuit.topK,
       strategy: c.circuit.strategy,
@@ -298,7 +312,8 @@ export async function runAdapt(
   });
   const summary: AdaptResult = {
     methods: result.methods,
-    verdicts: verdicts(result.methods).map(({ target, text, beyondNoise }) => ({ target, text, beyondNoise })),
+    curves: curves(result.methods),
+    verdicts: verdicts(result.methods).map(({ target, size, text, beyondNoise }) => ({ target, size, text, beyondNoise })),
     strategy,
     circuit: result.circuit,
     low: result.low,

@@ -31,6 +31,11 @@ export interface CompareOptions {
   targets: CompareTarget[];
   methods: CompareMethod[];
   seeds: number[];
+  /** Data-efficiency curve: train every method on the first N examples of each target's
+   * training set, for each N here (e.g. `[25, 50, 100, 200, 400]`); the rows then hold one
+   * entry per size, with paired differences against `full` at the same size and seed.
+   * Omitted: the whole training set, once. */
+  targetSizes?: number[];
   /** Directory for scores and circuit files. */
   workDir: string;
   scorer?: ScoreMethod;
@@ -60,6 +65,8 @@ export interface CompareFailure {
   method: CompareMethod;
   target: string;
   seed: number;
+  /** Target training examples (a {@link CompareOptions.targetSizes} entry; null: the whole set). */
+  size: number | null;
   error: CellError;
   /** The worker it ran on ({@link SweepWorker.id}). */
   worker: string;
@@ -70,6 +77,8 @@ export interface CompareRun {
   method: CompareMethod;
   target: string;
   seed: number;
+  /** Target training examples (a {@link CompareOptions.targetSizes} entry; null: the whole set). */
+  size: number | null;
   targetAcc: number;
   /** Accuracy on the target's validation set, when it has one. */
   validAcc: number | null;
@@ -101,6 +110,8 @@ export interface Preservation {
 export interface CompareRow {
   name: CompareMethod;
   target: string;
+  /** Target training examples of this row's runs (null: the whole training set). */
+  target_size: number | null;
   seeds: number;
   /** θ1's accuracy on the target before any target training (zero-shot transfer). */
   target_acc_before: number;
@@ -186,9 +197,10 @@ export async function compareMethods(rt: Runtime, o: CompareOptions): Promise<Co
   const low = (await rt.circuits.select({ scores, strategy: "low", topK, out: join(o.workDir, "circuit-low.json") })).heads as [number, number][];
   log(`circuit ${fmtHeads(circuit)}; low ${fmtHeads(low)}`);
 
-  const cells = o.targets.flatMap((target) => o.seeds.flatMap((seed) => o.methods.map((method): Cell => ({ target, seed, method }))));
+  const sizes = o.targetSizes ?? [null];
+  const cells = o.targets.flatMap((target) => sizes.flatMap((size) => o.seeds.flatMap((seed) => o.methods.map((method): Cell => ({ target, size, seed, method })))));
   const plan: Plan = { o, scores, grid, circuit, low, topK, scorer };
-  const label = (c: Cell) => `${c.target.name} seed ${c.seed} ${c.method}`;
+  const label = (c: Cell) => `${c.target.name}${c.size === null ? "" : ` (${c.size} examples)`} seed ${c.seed} ${c.method}`;
   const done = await sweep(cells, (worker, cell) => runCell(worker, cell, plan), {
     executor,
     runtime: rt,
@@ -208,7 +220,7 @@ export async function compareMethods(rt: Runtime, o: CompareOptions): Promise<Co
   });
   const runs = done.outcomes.flatMap((r): CompareRun[] => (r.ok ? [{ ...r.value, worker: r.worker }] : []));
   const failed = done.outcomes.flatMap((r) => (r.ok ? [] : [failureOf(r.cell, r.error, r.worker)]));
-  warnings.push(...failed.map((f) => `${f.target} seed ${f.seed} ${f.method} failed (${f.error.name}): ${f.error.message}`));
+  warnings.push(...failed.map((f) => `${f.target}${f.size === null ? "" : ` (${f.size} examples)`} seed ${f.seed} ${f.method} failed (${f.error.name}): ${f.error.message}`));
   return {
     methods: summarize(runs, o, sourceAccBefore, zeroShot),
     runs,
@@ -228,6 +240,8 @@ export async function compareMethods(rt: Runtime, o: CompareOptions): Promise<Co
 /** One cell of the grid: a method on a target with a seed. */
 interface Cell {
   target: CompareTarget;
+  /** Train on the first `size` target examples (null: all). */
+  size: number | null;
   seed: number;
   method: CompareMethod;
 }
@@ -245,12 +259,14 @@ interface Plan {
 
 /** Train θ1 → θ2 with one method on one target and seed, on whichever runtime the executor
  * gives, and measure it. Every cell starts from a fresh load of θ1, released however it ends. */
-async function runCell(rt: Runtime, { target, seed, method }: Cell, p: Plan): Promise<Omit<CompareRun, "worker">> {
+async function runCell(rt: Runtime, { target, size, seed, method }: Cell, p: Plan): Promise<Omit<CompareRun, "worker">> {
   const { o } = p;
   const model = await rt.models.load({ source: o.model });
   try {
     const heads = method === "ctsft" ? p.circuit : method === "ctsft-low" ? p.low : method === "random" ? await randomHeads(rt, p.scores, p.topK, seed) : undefined;
-    const common = { model, data: target.train, epochs: o.epochs ?? 3, lr: o.lr?.[method] ?? DEFAULT_LR[method], seed, batchSize: o.batchSize ?? 16 };
+    // The first `size` rows (after the set's own skip): the sizes of a curve are nested subsets.
+    const data = size === null ? target.train : { ...target.train, limit: size };
+    const common = { model, data, epochs: o.epochs ?? 3, lr: o.lr?.[method] ?? DEFAULT_LR[method], seed, batchSize: o.batchSize ?? 16 };
     const request: TrainOptions = heads ? { ...common, method: "ctsft", heads } : { ...common, method: method as "full" | "norms" | "lora" };
     const stream = rt.train(request);
     const losses: number[] = [];
@@ -263,6 +279,7 @@ async function runCell(rt: Runtime, { target, seed, method }: Cell, p: Plan): Pr
     return {
       method,
       target: target.name,
+      size,
       seed,
       targetAcc,
       validAcc,
@@ -281,7 +298,7 @@ async function runCell(rt: Runtime, { target, seed, method }: Cell, p: Plan): Pr
 }
 
 function failureOf(c: Cell, error: CellError, worker: string): CompareFailure {
-  return { method: c.method, target: c.target.name, seed: c.seed, error, worker };
+  return { method: c.method, target: c.target.name, size: c.size, seed: c.seed, error, worker };
 }
 
 /** θ2 scored exactly like θ1 (same scorer and discovery set, its own mean baseline), compared with θ1's scores. */
@@ -314,21 +331,32 @@ export function meanStd(xs: number[]): [number, number] {
 function summarize(runs: CompareRun[], o: CompareOptions, before: number, zeroShot: Map<string, number>): CompareRow[] {
   const rows: CompareRow[] = [];
   for (const target of o.targets) {
-    const full = new Map(runs.filter((r) => r.target === target.name && r.method === "full").map((r) => [r.seed, r]));
-    for (const method of o.methods) {
-      const mine = runs.filter((r) => r.target === target.name && r.method === method);
-      if (mine.length === 0) continue; // every seed failed: the failures say why
-      const [acc, accStd] = meanStd(mine.map((r) => r.targetAcc));
-      const [after] = meanStd(mine.map((r) => r.sourceAccAfter));
-      const [forget, forgetStd] = meanStd(mine.map((r) => before - r.sourceAccAfter));
-      const paired = method !== "full" && mine.every((r) => full.has(r.seed)) && full.size > 0;
-      const dForget = paired ? meanStd(mine.map((r) => before - r.sourceAccAfter - (before - (full.get(r.seed) as CompareRun).sourceAccAfter))) : null;
-      const dTarget = paired ? meanStd(mine.map((r) => r.targetAcc - (full.get(r.seed) as CompareRun).targetAcc)) : null;
-      rows.push({
+    for (const size of o.targetSizes ?? [null]) {
+      rows.push(...summarizeTarget(runs.filter((r) => r.target === target.name && r.size === size), o.methods, target.name, size, before, zeroShot));
+    }
+  }
+  return rows;
+}
+
+/** The rows of one target at one training-set size: one per method that has runs. */
+function summarizeTarget(runs: CompareRun[], methods: CompareMethod[], target: string, size: number | null, before: number, zeroShot: Map<string, number>): CompareRow[] {
+  const full = new Map(runs.filter((r) => r.method === "full").map((r) => [r.seed, r]));
+  return methods.flatMap((method): CompareRow[] => {
+    const mine = runs.filter((r) => r.method === method);
+    if (mine.length === 0) return []; // every seed failed: the failures say why
+    const [acc, accStd] = meanStd(mine.map((r) => r.targetAcc));
+    const [after] = meanStd(mine.map((r) => r.sourceAccAfter));
+    const [forget, forgetStd] = meanStd(mine.map((r) => before - r.sourceAccAfter));
+    const paired = method !== "full" && mine.every((r) => full.has(r.seed)) && full.size > 0;
+    const dForget = paired ? meanStd(mine.map((r) => before - r.sourceAccAfter - (before - (full.get(r.seed) as CompareRun).sourceAccAfter))) : null;
+    const dTarget = paired ? meanStd(mine.map((r) => r.targetAcc - (full.get(r.seed) as CompareRun).targetAcc)) : null;
+    return [
+      {
         name: method,
-        target: target.name,
+        target,
+        target_size: size,
         seeds: mine.length,
-        target_acc_before: zeroShot.get(target.name) as number,
+        target_acc_before: zeroShot.get(target) as number,
         target_acc: acc,
         target_acc_std: accStd,
         source_acc_before: before,
@@ -342,10 +370,9 @@ function summarize(runs: CompareRun[], o: CompareOptions, before: number, zeroSh
         params_fraction: meanStd(mine.map((r) => r.paramsFraction))[0],
         seconds: meanStd(mine.map((r) => r.seconds))[0],
         ...kept(mine),
-      });
-    }
-  }
-  return rows;
+      },
+    ];
+  });
 }
 
 /** Mean ± std over seeds of the preservation figures, skipping runs without them. */

@@ -134,6 +134,42 @@ export function lineSpec(title: string, series: Series[], opts: { xLabel?: strin
   } as TopLevelSpec;
 }
 
+/** One point of a curve: its series (colour), x, y and optional interval. */
+export interface CurvePoint {
+  series: string;
+  colour: string;
+  x: number;
+  y: number;
+  /** Half-width of the interval drawn around y (std or a confidence half-width). */
+  error?: number;
+}
+
+/** Lines of y against x (target examples), one per series, with a point and an interval at
+ * each x; x on a log-2 scale (curve sizes usually double), ticks at the given xs. */
+export function curveSpec(title: string, points: CurvePoint[], opts: { xLabel: string; yLabel: string; zeroRule?: boolean }): TopLevelSpec {
+  const values = points
+    .filter((p) => Number.isFinite(p.y))
+    .map((p) => {
+      const e = p.error !== undefined && Number.isFinite(p.error) && p.error > 0 ? p.error : null;
+      return { series: p.series, x: p.x, y: p.y, lo: e === null ? null : p.y - e, hi: e === null ? null : p.y + e };
+    });
+  const xs = [...new Set(values.map((v) => v.x))].sort((a, b) => a - b);
+  const x = { field: "x", type: "quantitative", title: opts.xLabel, scale: { type: "log", base: 2, nice: false, padding: 12 }, axis: { values: xs, format: "d" } } as const;
+  const color = { field: "series", type: "nominal", title: null, scale: colourScale(points.map((p) => ({ name: p.series, colour: p.colour }))), legend: { orient: "bottom", direction: "horizontal" } } as const;
+  return {
+    ...BASE,
+    title,
+    width: 360,
+    height: 220,
+    data: { values },
+    layer: [
+      { mark: { type: "line", strokeWidth: 1.8, point: true }, encoding: { x, y: { field: "y", type: "quantitative", title: opts.yLabel, scale: { zero: false } }, color } },
+      { transform: [{ filter: "datum.lo !== null" }], mark: { type: "rule", strokeWidth: 1.2 }, encoding: { x, y: { field: "lo", type: "quantitative" }, y2: { field: "hi" }, color } },
+      ...(opts.zeroRule ? [{ mark: { type: "rule", color: "#555555", strokeDash: [3, 3] }, encoding: { y: { datum: 0, type: "quantitative" } } }] : []),
+    ],
+  } as TopLevelSpec;
+}
+
 /** A grouped bar chart: groups along x, one bar per series within a group, ± error bars, a zero rule. */
 export function barSpec(title: string, bars: Bar[], opts: { yLabel?: string } = {}): TopLevelSpec {
   const values = bars

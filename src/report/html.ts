@@ -1,7 +1,7 @@
 // report.html: one self-contained page (inline CSS and SVG, no scripts, no external URLs).
 import type { Figure } from "./figures.ts";
 import { escapeHtml as e, methodColour } from "./format.ts";
-import { headList, methodOrder, PRESERVATION_NOTE, type ReportData, RESULT_COLUMNS, resultCells } from "./model.ts";
+import { CURVE_NOTE, curves, curveTable, headList, methodOrder, PRESERVATION_NOTE, type ReportData, RESULT_COLUMNS, resultCells, targetOrder } from "./model.ts";
 import type { Verdict } from "./verdicts.ts";
 
 /** A figure with its chart rendered to SVG. */
@@ -95,9 +95,9 @@ export function renderHtml(data: ReportData, vs: Verdict[], files: { markdown: s
     o.push(`<div class="scroll"><table id="results"><thead><tr>${RESULT_COLUMNS.map((c) => `<th scope="col">${e(c)}</th>`).join("")}</tr></thead><tbody>`);
     let prev: string | undefined;
     for (const r of data.rows) {
-      const cls = [r.name === "ctsft" ? "ctsft" : "", prev !== undefined && r.target !== prev ? "first" : ""].filter(Boolean).join(" ");
-      prev = r.target;
       const cells = resultCells(r);
+      const cls = [r.name === "ctsft" ? "ctsft" : "", prev !== undefined && cells[1] !== prev ? "first" : ""].filter(Boolean).join(" ");
+      prev = cells[1];
       o.push(
         `<tr${cls ? ` class="${cls}"` : ""}><td class="m"><span class="swatch" style="background:${e(colour(r.name))}"></span>${e(cells[0] as string)}</td><td class="t">${e(cells[1] as string)}</td>${cells
           .slice(2)
@@ -112,6 +112,21 @@ export function renderHtml(data: ReportData, vs: Verdict[], files: { markdown: s
 
     o.push(figuresOf(figures, "results", "No data."));
   } else o.push(`<p class="note">No results.</p>`);
+
+  const cs = curves(data.rows);
+  if (cs.length) {
+    o.push(`<h2 id="curves">Data-efficiency curves</h2>`, figuresOf(figures, "curves", "No curve data."));
+    for (const target of targetOrder(data)) {
+      const t = curveTable(target, cs);
+      if (!t.rows.length) continue;
+      o.push(
+        `<h3>${e(target)}</h3><div class="scroll"><table class="curve"><thead><tr>${t.header.map((h) => `<th scope="col">${e(h)}</th>`).join("")}</tr></thead><tbody>${t.rows
+          .map((r) => `<tr>${r.map((c, i) => `<td class="${i ? "n" : ""}">${e(c)}</td>`).join("")}</tr>`)
+          .join("")}</tbody></table></div>`,
+      );
+    }
+    o.push(`<p class="note">${e(CURVE_NOTE)}</p>`);
+  }
 
   o.push(`<h2>Training loss</h2>`, figuresOf(figures, "loss", "No training-loss data."));
 

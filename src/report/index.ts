@@ -15,7 +15,7 @@ import { renderSvg, svgToPng } from "./render.ts";
 import { verdicts } from "./verdicts.ts";
 
 export { escapeHtml, escapeMarkdown } from "./format.ts";
-export { RESULT_COLUMNS, type ReportData } from "./model.ts";
+export { type Curve, curves, RESULT_COLUMNS, type ReportData } from "./model.ts";
 export { t95, verdicts, type Verdict } from "./verdicts.ts";
 
 /** File and folder names inside the report directory. */
@@ -33,7 +33,8 @@ function writeAtomic(path: string, data: string | Uint8Array): void {
  * verdicts, circuit, links), `report.html` (the same plus the relevance heatmap, bar charts
  * and loss curves as inline SVG; all text escaped; works offline), `heatmap.png` (the heatmap
  * rasterised at 2×) and `charts/<id>.vl.json`, the Vega-Lite spec of every chart (data
- * included), so a user can restyle and re-render them. The charts are rendered by vega and
+ * included), so a user can restyle and re-render them; with data-efficiency curves (rows
+ * with a `target_size`) also `charts/curve-*.png`, linked from report.md. The charts are rendered by vega and
  * resvg, offline. Each file is written atomically.
  *
  * @returns the files' paths (`charts`: the specs' folder).
@@ -45,10 +46,13 @@ export async function writeReport(dir: string, data: ReportData): Promise<{ mark
   const vs = verdicts(data.rows);
   const figures = await Promise.all(reportFigures(data).map(async (f) => ({ ...f, svg: await renderSvg(f.spec) })));
   for (const f of figures) writeAtomic(join(paths.charts, `${f.id}.vl.json`), `${JSON.stringify(f.spec, null, 1)}\n`);
+  // The data-efficiency curves also as PNGs (report.md shows them; the page has the SVGs).
+  const curvePngs = figures.filter((f) => f.section === "curves").map((f) => ({ title: f.title, path: `${REPORT_FILES.charts}/${f.id}.png`, svg: f.svg }));
+  for (const f of curvePngs) writeAtomic(join(root, f.path), svgToPng(f.svg, 2));
   const heatmap = figures.find((f) => f.id === "heatmap");
   // An empty grid still gets a (blank) PNG, so the report's links never dangle.
   writeAtomic(paths.png, svgToPng(heatmap?.svg ?? `<svg xmlns="http://www.w3.org/2000/svg" width="120" height="40"><text x="8" y="24" font-size="12">No relevance scores.</text></svg>`, 2));
   writeAtomic(paths.html, renderHtml(data, vs, { markdown: REPORT_FILES.markdown, png: REPORT_FILES.png, charts: REPORT_FILES.charts }, figures));
-  writeAtomic(paths.markdown, renderMarkdown(data, vs, { html: REPORT_FILES.html, png: REPORT_FILES.png }));
+  writeAtomic(paths.markdown, renderMarkdown(data, vs, { html: REPORT_FILES.html, png: REPORT_FILES.png, curvePngs }));
   return paths;
 }

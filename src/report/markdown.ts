@@ -1,6 +1,6 @@
 // report.md
 import { escapeMarkdown as md } from "./format.ts";
-import { headList, PRESERVATION_NOTE, type ReportData, RESULT_COLUMNS, resultCells } from "./model.ts";
+import { CURVE_NOTE, curves, curveTable, headList, PRESERVATION_NOTE, type ReportData, RESULT_COLUMNS, resultCells, targetOrder } from "./model.ts";
 import type { Verdict } from "./verdicts.ts";
 
 function table(header: readonly string[], rows: string[][], align?: ("l" | "r")[]): string {
@@ -9,7 +9,7 @@ function table(header: readonly string[], rows: string[][], align?: ("l" | "r")[
 }
 
 /** The Markdown report: warnings, setup, results, verdicts, circuit and links to the other files. */
-export function renderMarkdown(data: ReportData, vs: Verdict[], files: { html: string; png: string }): string {
+export function renderMarkdown(data: ReportData, vs: Verdict[], files: { html: string; png: string; curvePngs?: { title: string; path: string }[] }): string {
   const out: string[] = [];
   out.push(`# ${md(data.title)}`, "", `Created ${md(data.createdAt)}.`, "");
   if (data.warnings?.length) out.push("## Warnings", "", data.warnings.map((w) => `- **warning:** ${md(w)}`).join("\n"), "");
@@ -32,6 +32,18 @@ export function renderMarkdown(data: ReportData, vs: Verdict[], files: { html: s
       "",
     );
   } else out.push("No results.", "");
+
+  const cs = curves(data.rows);
+  if (cs.length) {
+    out.push("## Data-efficiency curves", "");
+    for (const target of targetOrder(data)) {
+      const t = curveTable(target, cs);
+      if (!t.rows.length) continue;
+      out.push(`### ${md(target)}`, "", table(t.header.map(md), t.rows.map((r) => r.map(md))), "");
+    }
+    out.push(CURVE_NOTE, "");
+    for (const f of files.curvePngs ?? []) out.push(`![${md(f.title)}](${encodeURI(f.path)})`, "");
+  }
 
   out.push("## Verdict", "");
   out.push(vs.length ? vs.map((v) => `- ${md(v.text)}`).join("\n") : "No targets.", "");

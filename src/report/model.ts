@@ -44,7 +44,7 @@ export function resultCells(r: CompareRow): string[] {
   const pm = (m: number | null, s: number | null) => (m === null || !Number.isFinite(m) ? "—" : `${signed(m * 100)} ± ${fixed((s ?? 0) * 100)}`);
   return [
     r.name,
-    r.target,
+    targetLabel(r),
     `${pct(r.target_acc)} ± ${pct(r.target_acc_std)}`,
     `${pct(r.source_acc_before)} → ${pct(r.source_acc_after)}`,
     `${fixed(r.forgetting * 100)} ± ${pct(r.forgetting_std)}`,
@@ -56,6 +56,46 @@ export function resultCells(r: CompareRow): string[] {
     fixed(r.seconds, 1),
   ];
 }
+
+/** A row's target as shown: its name, and on a data-efficiency curve the training-set size. */
+export function targetLabel(r: Pick<CompareRow, "target" | "target_size">): string {
+  return r.target_size === null ? r.target : `${r.target} (${r.target_size} ex.)`;
+}
+
+/** One method's data-efficiency curve on one target: its rows by training-set size. */
+export interface Curve {
+  target: string;
+  method: string;
+  /** The rows of that method and target, ascending by `target_size`. */
+  points: CompareRow[];
+}
+
+/** Every (target, method) curve of rows that have a training-set size (none without `targetSizes`). */
+export function curves(rows: CompareRow[]): Curve[] {
+  const sized = rows.filter((r) => r.target_size !== null);
+  const keys = [...new Map(sized.map((r) => [`${r.target}\u0000${r.name}`, { target: r.target, method: r.name as string }])).values()];
+  return keys.map(({ target, method }) => ({
+    target,
+    method,
+    points: sized.filter((r) => r.target === target && r.name === method).sort((a, b) => (a.target_size as number) - (b.target_size as number)),
+  }));
+}
+
+/** A target's curves as a table: one row per size, one column per method, each cell
+ * "target accuracy ± std / forgetting ± std" (display strings). */
+export function curveTable(target: string, cs: Curve[]): { header: string[]; rows: string[][] } {
+  const mine = cs.filter((c) => c.target === target);
+  const sizes = [...new Set(mine.flatMap((c) => c.points.map((p) => p.target_size as number)))].sort((a, b) => a - b);
+  const cell = (c: Curve, n: number) => {
+    const p = c.points.find((q) => q.target_size === n);
+    return p ? `${pct(p.target_acc)} ± ${pct(p.target_acc_std)} / ${fixed(p.forgetting * 100)} ± ${pct(p.forgetting_std)}` : "—";
+  };
+  return { header: ["target examples", ...mine.map((c) => c.method)], rows: sizes.map((n) => [String(n), ...mine.map((c) => cell(c, n))]) };
+}
+
+/** What a curve table's cells mean (both renderers). */
+export const CURVE_NOTE =
+  "Each cell: target accuracy (%) / forgetting on the source (points), mean ± std over seeds, trained on the first N examples of the target's training set (nested subsets).";
 
 /** What the preservation columns mean (one sentence, both renderers). */
 export const PRESERVATION_NOTE =

@@ -7,6 +7,8 @@ import { fixed, signed } from "./format.ts";
 export interface Verdict {
   /** The target language (dataset) name, unescaped. */
   target: string;
+  /** Target training examples of the compared runs (a point of a data-efficiency curve; null: the whole set). */
+  size: number | null;
   /** The sentence to show, built only from the numbers (plain text, unescaped). */
   text: string;
   /** True only if the 95% interval of the paired difference lies wholly below 0 (CT-SFT forgets less). */
@@ -35,8 +37,9 @@ export function t95(n: number): number {
 }
 
 /**
- * Decide, for every target in `rows` (in order of first appearance), whether CT-SFT's
- * advantage over full fine-tuning in forgetting is beyond seed noise.
+ * Decide, for every target in `rows` (in order of first appearance; on a data-efficiency
+ * curve, for every target and size), whether CT-SFT's advantage over full fine-tuning in
+ * forgetting is beyond seed noise.
  *
  * Uses the `ctsft` row's paired difference against `full` on the same seeds
  * (`forgetting_vs_full` mean and `forgetting_vs_full_std`, n = `seeds`). The 95% interval is
@@ -47,13 +50,15 @@ export function t95(n: number): number {
  * Accuracies in rows are fractions 0..1; the returned numbers and text are percent points.
  */
 export function verdicts(rows: CompareRow[]): Verdict[] {
-  const targets = [...new Set(rows.map((r) => r.target))];
-  return targets.map((target) => {
-    const row = rows.find((r) => r.target === target && r.name === "ctsft");
+  const points = [...new Map(rows.map((r) => [`${r.target}\u0000${r.target_size}`, { target: r.target, size: r.target_size }])).values()];
+  return points.map(({ target, size }) => {
+    const row = rows.find((r) => r.target === target && r.target_size === size && r.name === "ctsft");
+    const where = size === null ? target : `${target} with ${size} target examples`;
     if (!row || row.forgetting_vs_full === null || !Number.isFinite(row.forgetting_vs_full)) {
       return {
         target,
-        text: `${target}: no paired comparison of CT-SFT with full fine-tuning (the results need both methods on the same seeds).`,
+        size,
+        text: `${where}: no paired comparison of CT-SFT with full fine-tuning (the results need both methods on the same seeds).`,
         beyondNoise: false,
         diff: Number.NaN,
         halfWidth: Number.NaN,
@@ -68,8 +73,8 @@ export function verdicts(rows: CompareRow[]): Verdict[] {
     const beyondNoise = n >= 2 && hi < 0;
 
     const d = fixed(Math.abs(diff));
-    const size = `${d} ± ${fixed(sd)} points`;
-    const what = Number(d) === 0 ? `forgot as much as full fine-tuning (difference ${size})` : diff < 0 ? `forgot ${size} less than full fine-tuning` : `forgot ${size} more than full fine-tuning`;
+    const amount = `${d} ± ${fixed(sd)} points`;
+    const what = Number(d) === 0 ? `forgot as much as full fine-tuning (difference ${amount})` : diff < 0 ? `forgot ${amount} less than full fine-tuning` : `forgot ${amount} more than full fine-tuning`;
     const seeds = `${n} seed${n === 1 ? "" : "s"}`;
     const paren = n >= 2 ? `(paired over ${seeds}, mean ± std; 95% interval of the difference ${signed(lo)}…${signed(hi)} points)` : "(a single seed: no interval)";
     const call =
@@ -84,6 +89,6 @@ export function verdicts(rows: CompareRow[]): Verdict[] {
       row.target_vs_full === null || !Number.isFinite(row.target_vs_full)
         ? ""
         : ` Target accuracy vs full: ${signed(row.target_vs_full * 100)} ± ${fixed((row.target_vs_full_std ?? 0) * 100)} points.`;
-    return { target, text: `${target}: CT-SFT ${what} ${paren}: ${call}.${cost}`, beyondNoise, diff, halfWidth };
+    return { target, size, text: `${where}: CT-SFT ${what} ${paren}: ${call}.${cost}`, beyondNoise, diff, halfWidth };
   });
 }

@@ -52,6 +52,18 @@ export const AdaptConfig = z
     methods: z.array(Method).min(1).default(["full", "ctsft", "ctsft-low", "random", "norms", "lora"]),
     /** @defaultValue `[0, 1, 2]` */
     seeds: z.array(z.number().int()).min(1).default([0, 1, 2]),
+    /**
+     * Data-efficiency curves: train every method on the first N examples of each target's training set for each N
+     * (e.g. `[25, 50, 100, 200, 400]`; nested subsets, so a larger N adds examples), and report target accuracy and
+     * forgetting against N (mean ± std over seeds, paired differences against `full` at each N). Each N must be at
+     * most the size of every target's training set. Omitted: the whole training set, once.
+     */
+    targetSizes: z
+      .array(z.number().int().positive())
+      .min(1)
+      .refine((xs) => new Set(xs).size === xs.length, "give each size once")
+      .transform((xs) => [...xs].sort((a, b) => a - b))
+      .optional(),
     training: z
       .object({
         /** @defaultValue `3` */

@@ -2,12 +2,10 @@
 // from a hand-built comparison, the specs re-rendered, the PNG decoded back (pngjs), and the
 // HTML rendered in headless Chromium.
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { promisify } from "node:util";
 import { type CompareMethod, type CompareRow, meanStd } from "../../../src/api/compare.ts";
 import { PNG } from "pngjs";
 import { compile } from "vega-lite";
@@ -15,8 +13,8 @@ import { inlineSvg } from "../../../src/report/html.ts";
 import { hex, RDBU } from "../../../src/report/format.ts";
 import { escapeHtml, escapeMarkdown, type ReportData, t95, verdicts, writeReport } from "../../../src/report/index.ts";
 import { renderSvg } from "../../../src/report/render.ts";
+import { chromiumSkip, chromiumVersion, renderedDom, screenshot } from "../helpers/chromium.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
 const METHODS: CompareMethod[] = ["full", "ctsft", "ctsft-low", "random", "norms", "lora"];
 const EVIL = 'sun<script>alert("x")</script>';
 const TARGETS = ["jav", EVIL];
@@ -86,6 +84,7 @@ function summarize(runs: Run[]): CompareRow[] {
       rows.push({
         name: method,
         target,
+        target_size: null,
         seeds: mine.length,
         target_acc_before: 0.4,
         target_acc: acc,
@@ -151,6 +150,7 @@ function row(over: Partial<CompareRow>): CompareRow {
   return {
     name: "ctsft",
     target: "t",
+    target_size: null,
     seeds: 3,
     target_acc_before: 0.4,
     target_acc: 0.7,
@@ -333,23 +333,9 @@ describe("writeReport", () => {
     assert.ok((count.get("#000000") ?? 0) > 3 * 4 * 2 * svg.width / 4, `black: ${count.get("#000000")}`);
   });
 
-  it("renders in headless Chromium: the DOM has the results table, the screenshot is non-trivial", { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} not installed (apt-get install -y chromium)`, timeout: 120_000 }, async () => {
-    const run = promisify(execFile);
-    const common = [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-dev-shm-usage",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-      "--hide-scrollbars",
-    ];
-    const version = (await run(CHROMIUM, ["--version"], { timeout: 30_000 })).stdout.trim();
-    const url = `file://${paths.html}`;
-    const { stdout: dom } = await run(CHROMIUM, [...common, `--user-data-dir=${mkdtempSync(join(dir, "chr-"))}`, "--dump-dom", url], { timeout: 90_000, maxBuffer: 64 << 20 });
+  it("renders in headless Chromium: the DOM has the results table, the screenshot is non-trivial", { skip: chromiumSkip, timeout: 120_000 }, async () => {
+    const version = await chromiumVersion();
+    const dom = await renderedDom(paths.html, dir);
     const table = dom.match(/<table id="results">[\s\S]*?<\/table>/)?.[0];
     assert.ok(table, "no results table in the rendered DOM");
     for (const m of METHODS) assert.ok(table.includes(`</span>${m}</td>`), `method ${m} missing from the rendered table`);
@@ -359,7 +345,7 @@ describe("writeReport", () => {
     assert.match(dom, /<figure class="chart heatmap"/);
 
     const shot = join(dir, "screenshot.png");
-    await run(CHROMIUM, [...common, `--user-data-dir=${mkdtempSync(join(dir, "chr-"))}`, `--screenshot=${shot}`, "--window-size=1200,1600", url], { timeout: 90_000 });
+    await screenshot(paths.html, shot, dir);
     assert.ok(existsSync(shot), "no screenshot");
     assert.ok(statSync(shot).size > 30_000, `screenshot only ${statSync(shot).size} bytes`);
     console.log(`rendered with ${version}; screenshot ${statSync(shot).size} bytes`);
