@@ -22,6 +22,10 @@ export interface AdaptResult {
   circuit: [number, number][];
   low: [number, number][];
   sourceAccBefore: number;
+  /** θ1's proxy LM loss, nats/token (null: `lmLoss: false`). */
+  sourceLmLossBefore: number | null;
+  /** θ1's accuracy on each related task, by name. */
+  relatedAccBefore: Record<string, number>;
   /** The head scorer that chose the circuit. */
   scorer: ScoreMethod;
   /** θ1's scorer checked against exact mean-ablation (null when not reported or the scorer is ablation). */
@@ -68,6 +72,7 @@ export function parseAdaptConfig(raw: unknown, baseDir: string): AdaptConfig {
     model: typeof c.model === "string" && looksLikePath(c.model) ? abs(c.model) : c.model,
     proxy: { ...c.proxy, train: ref(c.proxy.train), valid: ref(c.proxy.valid), test: ref(c.proxy.test) },
     targets: c.targets.map((t) => ({ ...t, train: ref(t.train), test: ref(t.test), valid: t.valid && ref(t.valid) })),
+    related: c.related.map((t) => ({ ...t, train: ref(t.train), test: ref(t.test), valid: t.valid && ref(t.valid) })),
     out: abs(c.out),
     executor: c.executor.kind === "ray" && c.executor.root ? { ...c.executor, root: abs(c.executor.root) } : c.executor,
   };
@@ -113,6 +118,11 @@ function datasetsOf(c: AdaptConfig): [string, DataRef][] {
       [`targets.${i}.train`, t.train],
       [`targets.${i}.test`, t.test],
       [`targets.${i}.valid`, t.valid],
+    ]),
+    ...c.related.flatMap((t, i): [string, DataRef | undefined][] => [
+      [`related.${i}.train`, t.train],
+      [`related.${i}.test`, t.test],
+      [`related.${i}.valid`, t.valid],
     ]),
   ];
   return refs.filter((r): r is [string, DataRef] => r[1] !== undefined);
@@ -242,9 +252,17 @@ export async function runAdapt(
   let theta1 = theta0;
   const prompt = { template: c.template, verbalizer: c.verbalizer };
   if (c.competence !== false) {
-    log(`competence tuning on ${c.proxy.name} (${c.competence.epochs} epochs, lr ${c.competence.lr})`);
     const model = await rt.models.load({ source: theta0, dtype: c.dtype, device: c.device });
     await model.save(join(c.out, "theta1"), { dryRun: true }); // refused before training, not after
+    const tuning = { epochs: c.competence.epochs, lr: c.competence.lr, batchSize: c.competence.batchSize };
+    // Related tasks first, the proxy last: θ1's recorded task is the proxy's.
+    for (const t of c.related) {
+      log(`competence tuning on the related task ${t.name} (${c.competence.epochs} epochs, lr ${c.competence.lr})`);
+      const prompt = { ...(t.template !== undefined && { template: t.template }), ...(t.verbalizer && { verbalizer: t.verbalizer }) };
+      const { body } = await rt.train({ model, data: t.train, ...(t.valid && { valid: t.valid }), ...prompt, ...tuning }).finalResult();
+      if (body.valid) log(`θ1 (so far): ${t.name} validation accuracy ${(body.valid.accuracy * 100).toFixed(1)}%`);
+    }
+    log(`competence tuning on ${c.proxy.name} (${c.competence.epochs} epochs, lr ${c.competence.lr})`);
     const { body } = await rt.train({ model, data: c.proxy.train, valid: c.proxy.valid, ...prompt, epochs: c.competence.epochs, lr: c.competence.lr, batchSize: c.competence.batchSize }).finalResult();
     log(`θ1: ${c.proxy.name} validation accuracy ${((body.valid?.accuracy ?? 0) * 100).toFixed(1)}%`);
     theta1 = (await model.save(join(c.out, "theta1"))).path;
@@ -257,6 +275,8 @@ export async function runAdapt(
     model: theta1,
     discovery: { ...c.proxy.valid, perClass: c.discovery.perClass },
     sourceTest: c.proxy.test,
+    lmLoss: c.lmLoss,
+    related: c.related.map((t) => ({ name: t.name, test: t.test, ...(t.template !== undefined && { template: t.template }), ...(t.verbalizer && { verbalizer: t.verbalizer }) })),
     targets: c.targets,
     methods,
     seeds: c.seeds,
@@ -297,6 +317,8 @@ export async function runAdapt(
       strategy: c.circuit.strategy,
       executor: result.executor.kind === "ray" ? `ray (${result.executor.workers.length} workers: ${result.executor.workers.map((w) => w.id).join(", ")})` : "serial",
       "source accuracy θ1": `${(result.sourceAccBefore * 100).toFixed(1)}%`,
+      ...(result.sourceLmLossBefore !== null && { "source LM loss θ1 (nats/token)": result.sourceLmLossBefore.toFixed(3) }),
+      ...Object.fromEntries(Object.entries(result.relatedAccBefore).map(([name, acc]) => [`related task ${name}: accuracy θ1`, `${(acc * 100).toFixed(1)}%`])),
       ...scoringChecks(result),
       ...Object.fromEntries(
         c.targets.map((t) => [`θ1 on ${t.name} before target training`, `${((result.methods.find((r) => r.target === t.name)?.target_acc_before ?? Number.NaN) * 100).toFixed(1)}%`]),
@@ -318,6 +340,8 @@ export async function runAdapt(
     circuit: result.circuit,
     low: result.low,
     sourceAccBefore: result.sourceAccBefore,
+    sourceLmLossBefore: result.sourceLmLossBefore,
+    relatedAccBefore: result.relatedAccBefore,
     scorer: result.scorer,
     faithfulness: result.faithfulness,
     stability: result.stability,

@@ -20,14 +20,30 @@ export interface CompareTarget {
   valid?: DataRef;
 }
 
+/** A related task in the proxy language that θ1 is also competent on (e.g. NLI beside
+ * sentiment): its accuracy before and after each transfer is a second forgetting measure. */
+export interface RelatedTask {
+  name: string;
+  /** Its test set, evaluated with its own template and label words (not θ1's task). */
+  test: DataRef;
+  template?: string;
+  verbalizer?: Record<string, string>;
+}
+
 /** What {@link compareMethods} needs: θ1 (competent on the proxy), data, and the plan. */
 export interface CompareOptions {
   /** The θ1 checkpoint directory. */
   model: string;
   /** Label-balanced discovery set for scoring (proxy language). */
   discovery: DataRef;
-  /** Proxy-language test set: forgetting is measured here. */
+  /** Proxy-language test set: forgetting is measured here, as accuracy and (unless `lmLoss`
+   * is false) as the language-model loss of its texts. */
   sourceTest: DataRef;
+  /** Measure the proxy-language LM loss (mean next-token NLL, nats) of `sourceTest`'s texts
+   * before and after every run (default true; one more pass over it per run). */
+  lmLoss?: boolean;
+  /** Related tasks θ1 is also competent on: each one's accuracy before/after every run. */
+  related?: RelatedTask[];
   targets: CompareTarget[];
   methods: CompareMethod[];
   seeds: number[];
@@ -83,6 +99,10 @@ export interface CompareRun {
   /** Accuracy on the target's validation set, when it has one. */
   validAcc: number | null;
   sourceAccAfter: number;
+  /** Proxy LM loss of `sourceTest`'s texts after the run (nats/token; null: not measured). */
+  sourceLmLossAfter: number | null;
+  /** Accuracy on each related task after the run, by name. */
+  relatedAccAfter: Record<string, number>;
   paramsFraction: number;
   seconds: number;
   heads: [number, number][] | null;
@@ -121,6 +141,15 @@ export interface CompareRow {
   source_acc_after: number;
   forgetting: number;
   forgetting_std: number;
+  /** θ1's proxy LM loss (nats/token) and, mean ± std over seeds, θ2's; null when not measured. */
+  lm_loss_before: number | null;
+  lm_loss_after: number | null;
+  lm_loss_after_std: number | null;
+  /** Mean over seeds of (θ2's LM loss − full's θ2 on the same seed); null for full itself or unmeasured. */
+  lm_loss_vs_full: number | null;
+  lm_loss_vs_full_std: number | null;
+  /** Per related task: accuracy before/after, its forgetting (before − after) and that paired against full. */
+  related: RelatedRow[];
   /** Mean over seeds of (forgetting − full's forgetting on the same seed); null for full itself. */
   forgetting_vs_full: number | null;
   forgetting_vs_full_std: number | null;
@@ -136,11 +165,27 @@ export interface CompareRow {
   preservation_topk_std: number | null;
 }
 
+/** One related task's figures in a {@link CompareRow}. */
+export interface RelatedRow {
+  name: string;
+  acc_before: number;
+  acc_after: number;
+  acc_after_std: number;
+  forgetting: number;
+  forgetting_std: number;
+  forgetting_vs_full: number | null;
+  forgetting_vs_full_std: number | null;
+}
+
 /** What {@link compareMethods} measured. */
 export interface CompareResult {
   methods: CompareRow[];
   runs: CompareRun[];
   sourceAccBefore: number;
+  /** θ1's proxy LM loss on `sourceTest`'s texts (null: `lmLoss` off). */
+  sourceLmLossBefore: number | null;
+  /** θ1's accuracy on each related task, by name. */
+  relatedAccBefore: Record<string, number>;
   /** Relevance per head, `[layers][heads]` (null = not scored). */
   scores: (number | null)[][];
   circuit: [number, number][];
@@ -180,10 +225,13 @@ export async function compareMethods(rt: Runtime, o: CompareOptions): Promise<Co
   const dataPaths = [o.discovery, o.sourceTest, ...o.targets.flatMap((t) => [t.train, t.test, t.valid])].map((d) => (d && "path" in d ? d.path : d && "nusax" in d ? d.nusax.dir : undefined));
   checkInsideRoot(executor, [o.model, o.workDir, ...dataPaths]);
   const theta1 = await rt.models.load({ source: o.model });
-  const sourceAccBefore = await accuracy(rt, theta1.id, o.sourceTest);
+  const source = await forgettingOf(rt, theta1.id, o);
+  const sourceAccBefore = source.acc;
   const zeroShot = new Map<string, number>();
   for (const t of o.targets) zeroShot.set(t.name, await accuracy(rt, theta1.id, t.test));
-  log(`θ1 source accuracy ${(sourceAccBefore * 100).toFixed(1)}%; ${o.targets.map((t) => `${t.name} ${((zeroShot.get(t.name) as number) * 100).toFixed(1)}%`).join(", ")} before target training; scoring heads with ${scorer}`);
+  const lm = source.lmLoss === null ? "" : `, LM loss ${source.lmLoss.toFixed(3)}`;
+  const rel = Object.entries(source.related).map(([name, acc]) => `; ${name} ${(acc * 100).toFixed(1)}%`).join("");
+  log(`θ1 source accuracy ${(sourceAccBefore * 100).toFixed(1)}%${lm}${rel}; ${o.targets.map((t) => `${t.name} ${((zeroShot.get(t.name) as number) * 100).toFixed(1)}%`).join(", ")} before target training; scoring heads with ${scorer}`);
   const scores = join(o.workDir, `scores-${scorer}.json`);
   const scored = (await rt.scoring.score({ model: theta1, data: o.discovery, method: scorer, out: scores }).finalResult()).body;
   await theta1.release();
@@ -222,9 +270,11 @@ export async function compareMethods(rt: Runtime, o: CompareOptions): Promise<Co
   const failed = done.outcomes.flatMap((r) => (r.ok ? [] : [failureOf(r.cell, r.error, r.worker)]));
   warnings.push(...failed.map((f) => `${f.target}${f.size === null ? "" : ` (${f.size} examples)`} seed ${f.seed} ${f.method} failed (${f.error.name}): ${f.error.message}`));
   return {
-    methods: summarize(runs, o, sourceAccBefore, zeroShot),
+    methods: summarize(runs, o, source, zeroShot),
     runs,
     sourceAccBefore,
+    sourceLmLossBefore: source.lmLoss,
+    relatedAccBefore: source.related,
     scores: grid,
     circuit,
     low,
@@ -273,7 +323,7 @@ async function runCell(rt: Runtime, { target, size, seed, method }: Cell, p: Pla
     for await (const e of stream) if (e.type === "step") losses.push(e.loss);
     const { body } = await stream.result;
     const targetAcc = await accuracy(rt, model.id, target.test);
-    const sourceAccAfter = await accuracy(rt, model.id, o.sourceTest);
+    const after = await forgettingOf(rt, model.id, o);
     const validAcc = target.valid ? await accuracy(rt, model.id, target.valid) : null;
     const preservation = o.preservation === false ? null : await preserved(rt, model, o.discovery, p.scorer, p.grid, p.topK);
     return {
@@ -283,7 +333,9 @@ async function runCell(rt: Runtime, { target, size, seed, method }: Cell, p: Pla
       seed,
       targetAcc,
       validAcc,
-      sourceAccAfter,
+      sourceAccAfter: after.acc,
+      sourceLmLossAfter: after.lmLoss,
+      relatedAccAfter: after.related,
       paramsFraction: body.paramsFraction,
       seconds: body.seconds,
       heads: heads ?? null,
@@ -309,8 +361,18 @@ async function preserved(rt: Runtime, model: HandleLike, discovery: DataRef, sco
   return { spearman: spearman(a, b), topKOverlap: topKOverlap(a, b, k), seconds: (performance.now() - started) / 1000 };
 }
 
-async function accuracy(rt: Runtime, model: HandleLike, data: DataRef): Promise<number> {
-  return (await rt.evaluate({ model, data: [data] }).finalResult()).body.results[0]?.accuracy as number;
+async function accuracy(rt: Runtime, model: HandleLike, data: DataRef, prompt: { template?: string; verbalizer?: Record<string, string> } = {}): Promise<number> {
+  return (await rt.evaluate({ model, data: [data], ...prompt }).finalResult()).body.results[0]?.accuracy as number;
+}
+
+/** What forgetting is measured by, on one model: proxy accuracy and LM loss (one evaluate
+ * call) and each related task's accuracy with its own prompt. */
+async function forgettingOf(rt: Runtime, model: HandleLike, o: CompareOptions): Promise<{ acc: number; lmLoss: number | null; related: Record<string, number> }> {
+  const lm = o.lmLoss !== false;
+  const report = (await rt.evaluate({ model, data: [o.sourceTest], lmLoss: lm }).finalResult()).body.results[0];
+  const related: Record<string, number> = {};
+  for (const t of o.related ?? []) related[t.name] = await accuracy(rt, model, t.test, { ...(t.template !== undefined && { template: t.template }), ...(t.verbalizer && { verbalizer: t.verbalizer }) });
+  return { acc: report?.accuracy as number, lmLoss: lm ? (report?.lmLoss ?? null) : null, related };
 }
 
 async function randomHeads(rt: Runtime, scores: string, k: number, seed: number): Promise<[number, number][]> {
@@ -328,7 +390,14 @@ export function meanStd(xs: number[]): [number, number] {
   return [m, Math.sqrt(v)];
 }
 
-function summarize(runs: CompareRun[], o: CompareOptions, before: number, zeroShot: Map<string, number>): CompareRow[] {
+/** θ1's forgetting measures, the baseline of every row. */
+interface Before {
+  acc: number;
+  lmLoss: number | null;
+  related: Record<string, number>;
+}
+
+function summarize(runs: CompareRun[], o: CompareOptions, before: Before, zeroShot: Map<string, number>): CompareRow[] {
   const rows: CompareRow[] = [];
   for (const target of o.targets) {
     for (const size of o.targetSizes ?? [null]) {
@@ -339,7 +408,8 @@ function summarize(runs: CompareRun[], o: CompareOptions, before: number, zeroSh
 }
 
 /** The rows of one target at one training-set size: one per method that has runs. */
-function summarizeTarget(runs: CompareRun[], methods: CompareMethod[], target: string, size: number | null, before: number, zeroShot: Map<string, number>): CompareRow[] {
+function summarizeTarget(runs: CompareRun[], methods: CompareMethod[], target: string, size: number | null, b: Before, zeroShot: Map<string, number>): CompareRow[] {
+  const before = b.acc;
   const full = new Map(runs.filter((r) => r.method === "full").map((r) => [r.seed, r]));
   return methods.flatMap((method): CompareRow[] => {
     const mine = runs.filter((r) => r.method === method);
@@ -348,8 +418,18 @@ function summarizeTarget(runs: CompareRun[], methods: CompareMethod[], target: s
     const [after] = meanStd(mine.map((r) => r.sourceAccAfter));
     const [forget, forgetStd] = meanStd(mine.map((r) => before - r.sourceAccAfter));
     const paired = method !== "full" && mine.every((r) => full.has(r.seed)) && full.size > 0;
-    const dForget = paired ? meanStd(mine.map((r) => before - r.sourceAccAfter - (before - (full.get(r.seed) as CompareRun).sourceAccAfter))) : null;
-    const dTarget = paired ? meanStd(mine.map((r) => r.targetAcc - (full.get(r.seed) as CompareRun).targetAcc)) : null;
+    /** Mean ± std over seeds of f(run) − f(full's run on the same seed); null when unpaired. */
+    const vsFull = (f: (r: CompareRun) => number): [number, number] | null => (paired ? meanStd(mine.map((r) => f(r) - f(full.get(r.seed) as CompareRun))) : null);
+    const dForget = vsFull((r) => before - r.sourceAccAfter);
+    const dTarget = vsFull((r) => r.targetAcc);
+    const lmAfter = mine.every((r) => r.sourceLmLossAfter !== null) ? meanStd(mine.map((r) => r.sourceLmLossAfter as number)) : null;
+    const dLm = lmAfter && vsFull((r) => r.sourceLmLossAfter as number);
+    const related = Object.entries(b.related).map(([name, accBefore]): RelatedRow => {
+      const [accAfter, accAfterStd] = meanStd(mine.map((r) => r.relatedAccAfter[name] as number));
+      const [forgetting, forgettingStd] = meanStd(mine.map((r) => accBefore - (r.relatedAccAfter[name] as number)));
+      const d = vsFull((r) => accBefore - (r.relatedAccAfter[name] as number));
+      return { name, acc_before: accBefore, acc_after: accAfter, acc_after_std: accAfterStd, forgetting, forgetting_std: forgettingStd, forgetting_vs_full: d?.[0] ?? null, forgetting_vs_full_std: d?.[1] ?? null };
+    });
     return [
       {
         name: method,
@@ -367,6 +447,12 @@ function summarizeTarget(runs: CompareRun[], methods: CompareMethod[], target: s
         forgetting_vs_full_std: dForget?.[1] ?? null,
         target_vs_full: dTarget?.[0] ?? null,
         target_vs_full_std: dTarget?.[1] ?? null,
+        lm_loss_before: b.lmLoss,
+        lm_loss_after: lmAfter?.[0] ?? null,
+        lm_loss_after_std: lmAfter?.[1] ?? null,
+        lm_loss_vs_full: dLm?.[0] ?? null,
+        lm_loss_vs_full_std: dLm?.[1] ?? null,
+        related,
         params_fraction: meanStd(mine.map((r) => r.paramsFraction))[0],
         seconds: meanStd(mine.map((r) => r.seconds))[0],
         ...kept(mine),

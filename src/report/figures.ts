@@ -43,6 +43,7 @@ export function reportFigures(data: ReportData): Figure[] {
     bars((r) => ({ value: r.forgetting_vs_full === null ? null : r.forgetting_vs_full * 100, error: halfWidth95(r) * 100 })),
     "points (− = forgot less)",
   );
+  barFigure("lm-loss-vs-full", "Δ proxy LM loss vs full (nats), mean ± std", bars((r) => ({ value: r.lm_loss_vs_full, error: r.lm_loss_vs_full_std })), "nats (− = changed less)");
   barFigure("relevance-kept", "Relevance kept θ1 → θ2 (Spearman), mean ± std", bars((r) => ({ value: r.preservation_spearman, error: r.preservation_spearman_std })), "Spearman");
   const cs = curves(data.rows);
   for (const [t, target] of targetOrder(data).entries()) {

@@ -1,7 +1,7 @@
 // report.html: one self-contained page (inline CSS and SVG, no scripts, no external URLs).
 import type { Figure } from "./figures.ts";
 import { escapeHtml as e, methodColour } from "./format.ts";
-import { CURVE_NOTE, curves, curveTable, headList, methodOrder, PRESERVATION_NOTE, type ReportData, RESULT_COLUMNS, resultCells, targetOrder } from "./model.ts";
+import { CURVE_NOTE, curves, curveTable, FORGETTING_NOTE, forgettingTable, headList, methodOrder, PRESERVATION_NOTE, type ReportData, RESULT_COLUMNS, resultCells, targetOrder } from "./model.ts";
 import type { Verdict } from "./verdicts.ts";
 
 /** A figure with its chart rendered to SVG. */
@@ -112,6 +112,15 @@ export function renderHtml(data: ReportData, vs: Verdict[], files: { markdown: s
 
     o.push(figuresOf(figures, "results", "No data."));
   } else o.push(`<p class="note">No results.</p>`);
+
+  const forgetting = forgettingTable(data.rows);
+  if (forgetting) {
+    o.push(
+      `<h2 id="forgetting">Forgetting beyond proxy accuracy</h2><div class="scroll"><table id="forgetting-table"><thead><tr>${forgetting.header.map((h) => `<th scope="col">${e(h)}</th>`).join("")}</tr></thead><tbody>${forgetting.rows
+        .map((r) => `<tr>${r.map((c, i) => `<td class="${i < 2 ? "" : "n"}">${e(c)}</td>`).join("")}</tr>`)
+        .join("")}</tbody></table></div><p class="note">${e(FORGETTING_NOTE)}</p>`,
+    );
+  }
 
   const cs = curves(data.rows);
   if (cs.length) {

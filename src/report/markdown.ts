@@ -1,6 +1,6 @@
 // report.md
 import { escapeMarkdown as md } from "./format.ts";
-import { CURVE_NOTE, curves, curveTable, headList, PRESERVATION_NOTE, type ReportData, RESULT_COLUMNS, resultCells, targetOrder } from "./model.ts";
+import { CURVE_NOTE, curves, curveTable, FORGETTING_NOTE, forgettingTable, headList, PRESERVATION_NOTE, type ReportData, RESULT_COLUMNS, resultCells, targetOrder } from "./model.ts";
 import type { Verdict } from "./verdicts.ts";
 
 function table(header: readonly string[], rows: string[][], align?: ("l" | "r")[]): string {
@@ -32,6 +32,11 @@ export function renderMarkdown(data: ReportData, vs: Verdict[], files: { html: s
       "",
     );
   } else out.push("No results.", "");
+
+  const forgetting = forgettingTable(data.rows);
+  if (forgetting) {
+    out.push("## Forgetting beyond proxy accuracy", "", table(forgetting.header.map(md), forgetting.rows.map((r) => r.map(md)), forgetting.header.map((_, i) => (i < 2 ? "l" : "r"))), "", FORGETTING_NOTE, "");
+  }
 
   const cs = curves(data.rows);
   if (cs.length) {

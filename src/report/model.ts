@@ -97,6 +97,33 @@ export function curveTable(target: string, cs: Curve[]): { header: string[]; row
 export const CURVE_NOTE =
   "Each cell: target accuracy (%) / forgetting on the source (points), mean ± std over seeds, trained on the first N examples of the target's training set (nested subsets).";
 
+/** The second forgetting table (proxy LM loss, related tasks) as display strings; null when
+ * no row has either measure. */
+export function forgettingTable(rows: CompareRow[]): { header: string[]; rows: string[][] } | null {
+  const lm = rows.some((r) => r.lm_loss_after !== null);
+  const related = [...new Set(rows.flatMap((r) => r.related.map((t) => t.name)))];
+  if (!lm && related.length === 0) return null;
+  const pm = (m: number | null, s: number | null, scale: number, digits: number) => (m === null || !Number.isFinite(m) ? "—" : `${signed(m * scale, digits)} ± ${fixed((s ?? 0) * scale, digits)}`);
+  const header = ["method", "target"];
+  if (lm) header.push("source LM loss before → after (nats)", "Δ LM loss vs full (nats)");
+  for (const name of related) header.push(`${name} acc. before → after (%)`, `${name} Δ forgetting vs full (points)`);
+  const body = rows.map((r) => {
+    const cells = [r.name as string, targetLabel(r)];
+    if (lm) cells.push(r.lm_loss_after === null ? "—" : `${fixed(r.lm_loss_before, 3)} → ${fixed(r.lm_loss_after, 3)} ± ${fixed(r.lm_loss_after_std, 3)}`, pm(r.lm_loss_vs_full, r.lm_loss_vs_full_std, 1, 3));
+    for (const name of related) {
+      const t = r.related.find((x) => x.name === name);
+      cells.push(t ? `${pct(t.acc_before)} → ${pct(t.acc_after)} ± ${pct(t.acc_after_std)}` : "—", t ? pm(t.forgetting_vs_full, t.forgetting_vs_full_std, 100, 1) : "—");
+    }
+    return cells;
+  });
+  return { header, rows: body };
+}
+
+/** What the second forgetting table means (both renderers). */
+export const FORGETTING_NOTE =
+  "Forgetting beyond proxy accuracy: the language-model loss (mean next-token negative log-likelihood, nats per token) of the proxy test texts, " +
+  "θ1 → θ2 mean ± std over seeds, and the accuracy of each related task θ1 was also tuned on; Δ vs full paired by seed (negative = changed less than full).";
+
 /** What the preservation columns mean (one sentence, both renderers). */
 export const PRESERVATION_NOTE =
   "Relevance kept: every θ2 re-scored on the proxy discovery set with θ1's scorer and settings; Spearman correlation of all heads' relevance θ1 vs θ2, " +

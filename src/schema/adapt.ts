@@ -28,6 +28,20 @@ export const AdaptConfig = z
     targets: z.array(z.object({ name: z.string().min(1), train: DataRef, test: DataRef, valid: DataRef.optional() }).strict()).min(1),
     template: z.string().optional(),
     verbalizer: z.record(z.string(), z.string()).optional(),
+    /**
+     * Related tasks in the proxy language (e.g. NLI beside sentiment), each with its own data, template and label words:
+     * competence tuning trains θ0 on each one's `train` first (in order, then on the proxy), and every θ2 is evaluated on
+     * each one's `test`, so forgetting of a task the circuit was not found for is measured too.
+     * @defaultValue `[]`
+     */
+    related: z
+      .array(z.object({ name: z.string().min(1), train: DataRef, valid: DataRef.optional(), test: DataRef, template: z.string().optional(), verbalizer: z.record(z.string(), z.string()).optional() }).strict())
+      .default([]),
+    /**
+     * Also measure forgetting as the proxy-language LM loss (mean next-token NLL of the proxy test texts) before and after every run.
+     * @defaultValue `true`
+     */
+    lmLoss: z.boolean().default(true),
     /** Full SFT of θ0 on the proxy first (θ0 → θ1); `false` when the model already is θ1. */
     competence: z
       .union([z.literal(false), z.object({ epochs: z.number().int().positive().default(3), lr: z.number().positive().default(1e-3), batchSize: z.number().int().positive().default(16) }).strict()])
@@ -85,6 +99,13 @@ export const AdaptConfig = z
   })
   .strict()
   .superRefine((c, ctx) => {
+    // Training a related task records its prompt as the model's task, which the proxy's training would then inherit.
+    if (c.related.length && c.template === undefined) {
+      ctx.addIssue({ code: "custom", path: ["template"], message: "with related tasks, give the proxy's template (their training changes the model's recorded one)" });
+    }
+    if (c.related.some((t) => t.verbalizer) && c.verbalizer === undefined) {
+      ctx.addIssue({ code: "custom", path: ["verbalizer"], message: "a related task has a verbalizer: give the proxy's too (else it inherits the related task's)" });
+    }
     if (c.circuit.strategy === "auto" && c.targets.some((t) => t.valid === undefined)) {
       ctx.addIssue({ code: "custom", path: ["circuit", "strategy"], message: "strategy auto picks by target validation accuracy: give every target a `valid` set" });
     }

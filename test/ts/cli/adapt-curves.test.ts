@@ -1,7 +1,9 @@
 // `ctsft adapt` with `targetSizes`: every method trained on nested subsets of the target set,
 // the data-efficiency curves in results.json, report.md (tables and PNGs) and report.html
 // (rendered in headless Chromium); a size larger than a target's training set is refused
-// before any work, naming `targetSizes`.
+// before any work, naming `targetSizes`. The same run measures forgetting beyond proxy
+// accuracy: the proxy LM loss and a related task (another language of the synthetic task,
+// asked with another template) that θ1 was tuned on first.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
@@ -22,7 +24,7 @@ describe("ctsft adapt with targetSizes (data-efficiency curves)", () => {
   const config = async (over: Record<string, unknown> = {}) => {
     const files = await (async () => {
       await using rt = await Runtime.start();
-      return (await rt.data.synthetic({ out: join(dir, "data"), languages: { src: 0, near: 0.3 }, nTrain: 120, nValid: 48, nTest: 90 })).files;
+      return (await rt.data.synthetic({ out: join(dir, "data"), languages: { src: 0, near: 0.3, rel: 0.1 }, nTrain: 120, nValid: 48, nTest: 90 })).files;
     })();
     const f = (lang: string, split: string) => ({ path: (files[lang] as Record<string, string>)[split] as string });
     const file = join(dir, `adapt-${Object.keys(over).join("-") || "curves"}.json`);
@@ -30,6 +32,8 @@ describe("ctsft adapt with targetSizes (data-efficiency curves)", () => {
       model: { family: "llama", layers: 2, heads: 4, dModel: 32, vocab: 600 },
       proxy: { name: "src", train: f("src", "train"), valid: f("src", "valid"), test: f("src", "test") },
       targets: [{ name: "near", train: { ...f("near", "train"), limit: 40 }, test: f("near", "test") }],
+      template: "{text}\nSentiment:",
+      related: [{ name: "rel", train: f("rel", "train"), valid: f("rel", "valid"), test: f("rel", "test"), template: "Review: {text}\nVerdict:" }],
       competence: { epochs: 2, lr: 3e-3 },
       scorer: "attribution",
       discovery: { perClass: 8 },
@@ -97,11 +101,23 @@ describe("ctsft adapt with targetSizes (data-efficiency curves)", () => {
     const marker = JSON.parse(readFileSync(join(out, "ctsft-artifact.json"), "utf8"));
     assert.ok(marker.files.includes("charts"));
 
+    // Forgetting beyond proxy accuracy: θ1's LM loss and related accuracy, every row's after.
+    assert.ok(result.sourceLmLossBefore > 0 && Number.isFinite(result.relatedAccBefore.rel), JSON.stringify([result.sourceLmLossBefore, result.relatedAccBefore]));
+    for (const r of result.methods) {
+      assert.equal(r.lm_loss_before, result.sourceLmLossBefore);
+      assert.ok(r.lm_loss_after > 0 && r.related.length === 1 && r.related[0].name === "rel" && r.related[0].acc_before === result.relatedAccBefore.rel, JSON.stringify(r));
+      assert.equal(r.name === "ctsft", Number.isFinite(r.lm_loss_vs_full) && Number.isFinite(r.related[0].forgetting_vs_full));
+    }
+    for (const run of saved.runs) assert.ok(run.sourceLmLossAfter > 0 && Number.isFinite(run.relatedAccAfter.rel));
+    assert.match(md, /## Forgetting beyond proxy accuracy\n\n\| method \| target \| source LM loss before → after \(nats\) \| Δ LM loss vs full \(nats\) \| rel acc\. before → after \(%\) \| rel Δ forgetting vs full \(points\) \|/);
+    assert.ok(md.includes("| related task rel: accuracy θ1 | "));
+
     if (chromiumSkip) return console.log(`Chromium part skipped: ${chromiumSkip}`);
     const dom = await renderedDom(join(out, "report.html"), dir);
     assert.match(dom, /<h2 id="curves">Data-efficiency curves<\/h2>/);
     for (const kind of ["accuracy", "forgetting", "vs-full"]) assert.match(dom, new RegExp(`<figure class="chart " id="fig-curve-0-${kind}"[^>]*><svg`));
     assert.match(dom, /<table class="curve">/);
+    assert.match(dom, /<table id="forgetting-table">/);
     assert.ok(!/<script/i.test(dom));
   });
 });

@@ -97,6 +97,24 @@ function summarize(runs: Run[]): CompareRow[] {
         forgetting_vs_full_std: dF?.[1] ?? null,
         target_vs_full: dT?.[0] ?? null,
         target_vs_full_std: dT?.[1] ?? null,
+        // LM loss grows with forgetting here; one related task, forgotten half as much.
+        lm_loss_before: 2.5,
+        lm_loss_after: 2.5 + forget,
+        lm_loss_after_std: forgetStd,
+        lm_loss_vs_full: dF?.[0] ?? null,
+        lm_loss_vs_full_std: dF?.[1] ?? null,
+        related: [
+          {
+            name: "nli",
+            acc_before: 0.6,
+            acc_after: 0.6 - forget / 2,
+            acc_after_std: forgetStd / 2,
+            forgetting: forget / 2,
+            forgetting_std: forgetStd / 2,
+            forgetting_vs_full: dF ? dF[0] / 2 : null,
+            forgetting_vs_full_std: dF ? dF[1] / 2 : null,
+          },
+        ],
         params_fraction: meanStd(mine.map((r) => r.paramsFraction))[0],
         seconds: meanStd(mine.map((r) => r.seconds))[0],
         preservation_spearman: KEPT[method][0],
@@ -151,6 +169,12 @@ function row(over: Partial<CompareRow>): CompareRow {
     name: "ctsft",
     target: "t",
     target_size: null,
+    lm_loss_before: null,
+    lm_loss_after: null,
+    lm_loss_after_std: null,
+    lm_loss_vs_full: null,
+    lm_loss_vs_full_std: null,
+    related: [],
     seeds: 3,
     target_acc_before: 0.4,
     target_acc: 0.7,
@@ -240,7 +264,7 @@ describe("writeReport", () => {
     for (const p of [paths.markdown, paths.html, paths.png]) assert.ok(existsSync(p) && statSync(p).size > 100, p);
     assert.deepEqual(readdirSync(join(dir, "out", "demo")).sort(), ["charts", "heatmap.png", "report.html", "report.md"]);
     const specs = readdirSync(paths.charts).sort();
-    assert.deepEqual(specs, ["forgetting-vs-full.vl.json", "forgetting.vl.json", "heatmap.vl.json", "loss-0.vl.json", "loss-1.vl.json", "relevance-kept.vl.json", "target-accuracy.vl.json"]);
+    assert.deepEqual(specs, ["forgetting-vs-full.vl.json", "forgetting.vl.json", "heatmap.vl.json", "lm-loss-vs-full.vl.json", "loss-0.vl.json", "loss-1.vl.json", "relevance-kept.vl.json", "target-accuracy.vl.json"]);
   });
 
   it("each saved spec is plain Vega-Lite with its data inline, and re-renders to the SVG in the page", async () => {
@@ -286,6 +310,13 @@ describe("writeReport", () => {
     // % parameters: 3 significant digits; the 1.0 full row is 100.
     assert.match(md, /\| ctsft \| jav \| [^\n]*\| 0\.412 \| [\d.]+ \|/);
     assert.match(md, /\| full \| jav \| [^\n]*\| — \| — \| 0\.42 ± 0\.05 \| 33\.3 ± 0\.0 \| 100 \| [\d.]+ \|/);
+  });
+
+  it("report.md and report.html have the second forgetting table (proxy LM loss, the related task)", () => {
+    const md = readFileSync(paths.markdown, "utf8");
+    assert.match(md, /## Forgetting beyond proxy accuracy\n\n\| method \| target \| source LM loss before → after \(nats\) \| Δ LM loss vs full \(nats\) \| nli acc\. before → after \(%\) \| nli Δ forgetting vs full \(points\) \|/);
+    assert.ok(md.split("\n").some((l) => l.startsWith("| full | jav | 2.500 → ") && l.endsWith("| — |")), "the full row has no paired differences");
+    assert.match(readFileSync(paths.html, "utf8"), /<table id="forgetting-table">/);
   });
 
   it("report.md shows the warnings first and the preservation columns with their meaning", () => {
