@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import torch
 
@@ -94,17 +94,7 @@ def encode_batch(
             raise BadRequest(f"text {b} renders to an empty prompt", path="texts")
         rows.append(ids)
 
-    # Pad value is never read (masked, and after last_index); models without a pad token
-    # (GPT-2, Llama) get eos, or 0 when there is no eos either.
-    pad = tokenizer.pad_token_id
-    if pad is None:
-        pad = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else 0
-    width = max(len(r) for r in rows)
-    input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
-    attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for b, ids in enumerate(rows):
-        input_ids[b, : len(ids)] = torch.tensor(ids, dtype=torch.long)
-        attention_mask[b, : len(ids)] = 1
+    input_ids, attention_mask = right_pad(tokenizer, rows)
     last_index = torch.tensor([len(r) - 1 for r in rows], dtype=torch.long)
     return {
         "input_ids": input_ids,
@@ -147,3 +137,19 @@ def iterate_batches(
         if drop_last and len(rows) < batch_size:
             return
         yield Batch([ds.texts[i] for i in rows], [ds.labels[i] for i in rows], rows)
+
+
+def right_pad(tokenizer: Any, rows: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token rows as right-padded `input_ids` and their `attention_mask`. The pad value is
+    never read (masked); models without a pad token (GPT-2, Llama) get eos, or 0 when there
+    is no eos either."""
+    pad = tokenizer.pad_token_id
+    if pad is None:
+        pad = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else 0
+    width = max(len(r) for r in rows)
+    input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
+    attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for b, ids in enumerate(rows):
+        input_ids[b, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+        attention_mask[b, : len(ids)] = 1
+    return input_ids, attention_mask

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from ..data import Example
+from ..data.batching import right_pad
 from ..errors import BadRequest, NonFinite
 
 IGNORE = -100
@@ -72,9 +73,6 @@ def lm_loss(
         raise BadRequest(f"batch_size must be at least 1, got {batch_size}", path="batch_size")
     if max_length < 2:
         raise BadRequest(f"max_length must be at least 2 to predict a token, got {max_length}", path="max_length")
-    pad = tokenizer.pad_token_id
-    if pad is None:
-        pad = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else 0
     device = next(model.parameters()).device
     total = 0.0
     tokens = 0
@@ -88,12 +86,7 @@ def lm_loss(
             rows = [r for r in _token_rows(tokenizer, raw, max_length) if len(r) >= 2]  # 1 token: nothing to predict
             if not rows:
                 continue
-            width = max(len(r) for r in rows)
-            input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
-            attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
-            for b, ids in enumerate(rows):
-                input_ids[b, : len(ids)] = torch.tensor(ids, dtype=torch.long)
-                attention_mask[b, : len(ids)] = 1
+            input_ids, attention_mask = right_pad(tokenizer, rows)
             targets = input_ids[:, 1:].masked_fill(attention_mask[:, 1:] == 0, IGNORE).to(device)
             with torch.no_grad():
                 logits = model(
