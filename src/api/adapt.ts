@@ -269,7 +269,7 @@ export async function runAdapt(
     await model.release();
   }
   const methods: CompareMethod[] = c.circuit.strategy === "auto" ? [...new Set<CompareMethod>([...c.methods, "ctsft", "ctsft-low"])] : c.methods;
-  const total = c.targets.length * c.seeds.length * methods.length;
+  const total = c.targets.length * (c.targetSizes?.length ?? 1) * c.seeds.length * methods.length;
   let done = 0;
   const result: CompareResult = await compareMethods(rt, {
     model: theta1,
