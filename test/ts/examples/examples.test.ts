@@ -123,6 +123,16 @@ describe("examples", () => {
         ]);
       }
       assert.equal(c.out, join(ROOT, "out/nli-adapt"));
+      assert.deepEqual(c.model, { family: "llama", layers: 2, heads: 4, dModel: 64, vocab: 4000, seed: 0 });
+    });
+
+    it("nusax-curves.yaml: NusaX ind → jav, sun on 25–400 target examples, 3 seeds", () => {
+      const c = loadAdaptConfig(join(EXAMPLES, "nusax-curves.yaml"));
+      assert.deepEqual(c.targetSizes, [25, 50, 100, 200, 400]);
+      assert.deepEqual(c.targets.map((t) => t.name), ["jav", "sun"]);
+      assert.deepEqual(nusaxDirs(c).filter(Boolean), Array(7).fill(resolve(ROOT, "../shared/data/nusax-senti")));
+      assert.equal(c.lmLoss, true);
+      assert.equal(c.out, join(ROOT, "out/nusax-curves"));
     });
   });
 });
