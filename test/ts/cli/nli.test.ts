@@ -3,11 +3,12 @@
 // score -> predict records. (The typed errors naming a field are checked through the SDK in
 // test/ts/api/nli.test.ts; the CLI prints any SDK error alike, see cli.test.ts.)
 // The training and validation subsets are the files' first rows, written to a temp folder.
+// Last, the NLI demo end to end: `ctsft demo --task nli --data DIR` with one seed.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { describe, it } from "node:test";
 import { promisify } from "node:util";
 
@@ -15,6 +16,8 @@ const BIN = new URL("../../../bin/ctsft.js", import.meta.url).pathname;
 const INDONLI = process.env.CTSFT_INDONLI_DIR;
 const AMERICASNLI = process.env.CTSFT_AMERICASNLI_DIR;
 const run = async (...args: string[]) => (await promisify(execFile)(process.execPath, [BIN, ...args], { timeout: 300_000 })).stdout;
+/** The demo's run: a whole study (θ0, θ1, 2 targets × 6 methods), so a longer limit. */
+const DEMO_TIMEOUT = 900_000;
 const lastJson = (out: string) => JSON.parse(out.trim().split("\n").at(-1) as string);
 const LABELS = ["contradiction", "entailment", "neutral"];
 const TASK = ["--fields", "premise,hypothesis", "--label-map", "e=entailment,n=neutral,c=contradiction"];
@@ -82,5 +85,44 @@ describe("ctsft on a pair-input task (IndoNLI → AmericasNLI)", { skip: INDONLI
         return true;
       });
     }
+  });
+  it("demo --task nli --data DIR: the whole study on IndoNLI → AmericasNLI aym, gn, with a report", { timeout: DEMO_TIMEOUT }, async () => {
+    const out = join(mkdtempSync(join(tmpdir(), "ctsft-cli-nli-demo-")), "demo");
+    const started = performance.now();
+    const { stdout } = await promisify(execFile)(process.execPath, [BIN, "demo", "--task", "nli", "--data", dirname(INDONLI as string), "--seeds", "1", "--out", out, "--json"], {
+      timeout: DEMO_TIMEOUT,
+      maxBuffer: 64 << 20,
+    });
+    const result = lastJson(stdout);
+    assert.equal(result.out, out);
+    for (const f of ["report.html", "report.md", "results.json"]) assert.ok(existsSync(join(out, f)), f);
+    const results = JSON.parse(readFileSync(join(out, "results.json"), "utf8"));
+    const methods = ["full", "ctsft", "ctsft-low", "random", "norms", "lora"];
+    for (const target of ["aym", "gn"]) {
+      const rows = results.methods.filter((r: { target: string }) => r.target === target);
+      assert.deepEqual(rows.map((r: { name: string }) => r.name).sort(), [...methods].sort(), target);
+      for (const r of rows) assert.ok(r.target_acc >= 0 && r.target_acc <= 1 && Number.isFinite(r.forgetting), `${target} ${r.name}`);
+    }
+    const task = JSON.parse(readFileSync(join(out, "theta1", "ctsft.json"), "utf8"));
+    assert.deepEqual(task.fields, { premise: "premise", hypothesis: "hypothesis" });
+    assert.deepEqual(task.label_names, LABELS);
+    assert.equal(task.template, "{premise}\nQuestion: {hypothesis}\nAnswer:");
+    const s = (performance.now() - started) / 1000;
+    process.stderr.write(`cli nli demo: ${s.toFixed(0)} s; θ1 IndoNLI source accuracy ${results.sourceAccBefore} (chance ~0.33)\n`);
+  });
+
+  it("demo --task nli without --data is a usage error (exit 2) naming --data", async () => {
+    await assert.rejects(run("demo", "--task", "nli", "--seeds", "1"), (e: { code?: number; stderr?: string }) => {
+      assert.equal(e.code, 2);
+      assert.match(e.stderr ?? "", /--task nli needs --data DIR/);
+      return true;
+    });
+    // A folder without AmericasNLI: refused before any work, naming --data and each missing file.
+    const empty = mkdtempSync(join(tmpdir(), "ctsft-cli-nli-nodata-"));
+    await assert.rejects(run("demo", "--task", "nli", "--data", empty, "--seeds", "1"), (e: { code?: number; stderr?: string }) => {
+      assert.equal(e.code, 1);
+      assert.match(e.stderr ?? "", /--data .* is not an NLI data folder: missing .*indonli\/train\.jsonl.*americasnli\/gn\/test\.tsv/);
+      return true;
+    });
   });
 });
