@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from ..data import Example
 from ..data.batching import right_pad
 from ..errors import BadRequest, NonFinite
+from .batches import eval_batches
 
 IGNORE = -100
 
@@ -69,44 +70,35 @@ def lm_loss(
     attention mask; padding is never a target. `check` runs before each batch
     (cancellation). A non-finite loss raises `NonFinite` naming `source`; texts with no
     token to predict at all raise `BadRequest` at `path`."""
-    if batch_size < 1:
-        raise BadRequest(f"batch_size must be at least 1, got {batch_size}", path="batch_size")
     if max_length < 2:
         raise BadRequest(f"max_length must be at least 2 to predict a token, got {max_length}", path="max_length")
     device = next(model.parameters()).device
     total = 0.0
     tokens = 0
-    was_training = model.training
-    model.eval()
-    try:
-        for start in range(0, len(texts), batch_size):
-            stop = min(start + batch_size, len(texts))
-            check()
-            raw = [lm_text(t, fields) for t in texts[start:stop]]
-            rows = [r for r in _token_rows(tokenizer, raw, max_length) if len(r) >= 2]  # 1 token: nothing to predict
-            if not rows:
-                continue
-            input_ids, attention_mask = right_pad(tokenizer, rows)
-            targets = input_ids[:, 1:].masked_fill(attention_mask[:, 1:] == 0, IGNORE).to(device)
-            with torch.no_grad():
-                logits = model(
-                    input_ids=input_ids.to(device), attention_mask=attention_mask.to(device), use_cache=False
-                ).logits
-                # Row by row, so only one row's [T, V] logits is ever upcast to float32.
-                nll = sum(
-                    float(F.cross_entropy(logits[b, :-1].float(), targets[b], ignore_index=IGNORE, reduction="sum"))
-                    for b in range(len(rows))
-                )
-            if not math.isfinite(nll):
-                raise NonFinite(
-                    f"non-finite language-model loss on the texts {start}..{stop - 1} of {source}: "
-                    "the model's weights are likely invalid (a diverged run saved, or a damaged checkpoint)",
-                    path="model",
-                )
-            total += nll
-            tokens += sum(len(r) - 1 for r in rows)
-    finally:
-        model.train(was_training)
+    for start, stop in eval_batches(model, len(texts), batch_size, check):
+        raw = [lm_text(t, fields) for t in texts[start:stop]]
+        rows = [r for r in _token_rows(tokenizer, raw, max_length) if len(r) >= 2]  # 1 token: nothing to predict
+        if not rows:
+            continue
+        input_ids, attention_mask = right_pad(tokenizer, rows)
+        targets = input_ids[:, 1:].masked_fill(attention_mask[:, 1:] == 0, IGNORE).to(device)
+        with torch.no_grad():
+            logits = model(
+                input_ids=input_ids.to(device), attention_mask=attention_mask.to(device), use_cache=False
+            ).logits
+            # Row by row, so only one row's [T, V] logits is ever upcast to float32.
+            nll = sum(
+                float(F.cross_entropy(logits[b, :-1].float(), targets[b], ignore_index=IGNORE, reduction="sum"))
+                for b in range(len(rows))
+            )
+        if not math.isfinite(nll):
+            raise NonFinite(
+                f"non-finite language-model loss on the texts {start}..{stop - 1} of {source}: "
+                "the model's weights are likely invalid (a diverged run saved, or a damaged checkpoint)",
+                path="model",
+            )
+        total += nll
+        tokens += sum(len(r) - 1 for r in rows)
     if tokens == 0:
         raise BadRequest(f"no text of {source} has a token to predict (each tokenizes to at most one token)", path=path)
     return LMLoss(total / tokens, tokens)

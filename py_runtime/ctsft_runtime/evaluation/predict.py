@@ -8,8 +8,9 @@ from typing import Any, NamedTuple
 import torch
 
 from ..data import Example, LabeledSet, PromptFormat, encode_batch
-from ..errors import BadRequest, NonFinite
+from ..errors import NonFinite
 from ..models.classify import class_logits
+from .batches import eval_batches
 
 
 class LogitBatch(NamedTuple):
@@ -38,27 +39,18 @@ def logit_batches(
     restored when the iteration ends or is abandoned. Non-finite logits raise `NonFinite`
     (naming `source`) at the batch that has them: an argmax or softmax of NaN would look like
     an answer (or chance accuracy), not like a broken model."""
-    if batch_size < 1:
-        raise BadRequest(f"batch_size must be at least 1, got {batch_size}", path="batch_size")
-    was_training = model.training
-    model.eval()
-    try:
-        for start in range(0, len(texts), batch_size):
-            stop = min(start + batch_size, len(texts))
-            check()
-            before(start, stop)
-            enc = encode_batch(tokenizer, texts[start:stop], fmt, max_length)
-            with torch.no_grad():
-                logits = class_logits(model, enc, token_ids).float().cpu()
-            if bad := int((~torch.isfinite(logits).all(dim=-1)).sum()):
-                raise NonFinite(
-                    f"non-finite class logits on {bad} of the {stop - start} examples {start}..{stop - 1} of {source}: "
-                    "the model's weights are likely invalid (a diverged run saved, or a damaged checkpoint)",
-                    path="model",
-                )
-            yield LogitBatch(start, logits, enc["truncated"].tolist())
-    finally:
-        model.train(was_training)
+    for start, stop in eval_batches(model, len(texts), batch_size, check):
+        before(start, stop)
+        enc = encode_batch(tokenizer, texts[start:stop], fmt, max_length)
+        with torch.no_grad():
+            logits = class_logits(model, enc, token_ids).float().cpu()
+        if bad := int((~torch.isfinite(logits).all(dim=-1)).sum()):
+            raise NonFinite(
+                f"non-finite class logits on {bad} of the {stop - start} examples {start}..{stop - 1} of {source}: "
+                "the model's weights are likely invalid (a diverged run saved, or a damaged checkpoint)",
+                path="model",
+            )
+        yield LogitBatch(start, logits, enc["truncated"].tolist())
 
 
 def predict(
