@@ -244,6 +244,11 @@ export async function compareMethods(rt: Runtime, o: CompareOptions): Promise<Co
   const circuit = (await rt.circuits.select({ scores, topK, out: join(o.workDir, "circuit.json") })).heads as [number, number][];
   const low = (await rt.circuits.select({ scores, strategy: "low", topK, out: join(o.workDir, "circuit-low.json") })).heads as [number, number][];
   log(`circuit ${fmtHeads(circuit)}; low ${fmtHeads(low)}`);
+  const overlap = o.methods.includes("ctsft-low") ? circuitOverlapWarning(circuit, low, grid) : null;
+  if (overlap) {
+    log(WARNING + overlap);
+    warnings.push(overlap);
+  }
 
   const sizes = o.targetSizes ?? [null];
   const cells = o.targets.flatMap((target) => sizes.flatMap((size) => o.seeds.flatMap((seed) => o.methods.map((method): Cell => ({ target, size, seed, method })))));
@@ -377,6 +382,19 @@ async function forgettingOf(rt: Runtime, model: HandleLike, o: CompareOptions): 
 
 async function randomHeads(rt: Runtime, scores: string, k: number, seed: number): Promise<[number, number][]> {
   return (await rt.circuits.select({ scores, strategy: "random", topK: k, seed })).heads as [number, number][];
+}
+
+/**
+ * Why `ctsft-low` would not be the control it is meant to be: the circuit (highest signed
+ * relevance) and the low-relevance heads (smallest |relevance|) share heads when no head, or
+ * too few, score above zero, as on a model that has not learnt the task. `null` when disjoint.
+ */
+export function circuitOverlapWarning(circuit: [number, number][], low: [number, number][], scores: (number | null)[][]): string | null {
+  const shared = circuit.filter(([l, h]) => low.some(([a, b]) => a === l && b === h));
+  if (shared.length === 0) return null;
+  const scored = scores.flat().filter((s): s is number => s !== null);
+  const positive = scored.filter((s) => s > 0).length;
+  return `the circuit and the low-relevance heads share ${shared.length} of ${circuit.length} heads (${fmtHeads(shared)}): ${positive} of ${scored.length} heads score above zero, so the highest-relevance heads are among those nearest zero and ctsft-low is no control for ctsft`;
 }
 
 function fmtHeads(heads: [number, number][]): string {

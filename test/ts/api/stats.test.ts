@@ -1,7 +1,9 @@
 // The shared statistics behind the preservation figures: Spearman with average ranks for
-// ties, skipped null/NaN, null for undefined correlations; the top-k overlap.
+// ties, skipped null/NaN, null for undefined correlations; the top-k overlap; the warnings
+// that say when scores cannot be trusted or a control is no control.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { circuitOverlapWarning } from "../../../src/api/compare.ts";
 import { FAITHFULNESS_WARN, scoreDiagnostics } from "../../../src/api/scoring.ts";
 import { averageRanks, spearman, topKOverlap } from "../../../src/stats.ts";
 
@@ -56,5 +58,19 @@ describe("scoreDiagnostics", () => {
     assert.ok(bad[0]?.startsWith("warning:"));
     assert.deepEqual(scoreDiagnostics({ method: "ablation", faithfulness: null, stability: null }), []);
     assert.ok(scoreDiagnostics({ method: "cdt", faithfulness: faith(null), stability: null })[0]?.includes("undefined"));
+  });
+});
+
+describe("circuitOverlapWarning", () => {
+  it("warns when the circuit and the low heads share heads, and says how many heads score above zero", () => {
+    // A model that has not learnt the task: every head hurts on average, so the top heads are the ones nearest zero.
+    const negative = [
+      [-0.012, -0.005, -0.02, -0.16],
+      [-0.063, -0.011, -0.023, -0.019],
+    ];
+    const w = circuitOverlapWarning([[0, 1], [1, 1]], [[0, 1], [1, 1]], negative);
+    assert.ok(w?.includes("share 2 of 2 heads (L0H1 L1H1)") && w.includes("0 of 8 heads score above zero"), w ?? "null");
+    assert.ok(circuitOverlapWarning([[0, 1], [1, 1]], [[0, 1], [0, 0]], negative)?.includes("share 1 of 2 heads (L0H1)"));
+    assert.equal(circuitOverlapWarning([[1, 3], [0, 0]], [[0, 1], [1, 1]], negative), null);
   });
 });
