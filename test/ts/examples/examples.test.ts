@@ -99,13 +99,14 @@ describe("examples", () => {
       const c = loadAdaptConfig(join(EXAMPLES, "smollm2-adapt-cpu.yaml"));
       assert.match(String(c.model), /\.gguf$/);
       assert.equal(c.device, "cpu");
-      assert.deepEqual(c.targets.map((t) => t.name), ["jav"]);
-      assert.ok(c.targets.every((t) => t.train.limit === 50 && t.test.limit === 100));
+      assert.deepEqual(c.targets.map((t) => t.name), ["jav", "sun"]);
+      assert.ok(c.targets.every((t) => t.train.limit === 100 && t.test.limit === 200));
       assert.equal(c.proxy.train.limit, 200);
-      assert.deepEqual(nusaxDirs(c), Array(6).fill(nusax));
+      assert.deepEqual(nusaxDirs(c).filter(Boolean), Array(7).fill(nusax));
       assert.deepEqual(c.competence, { epochs: 1, lr: 5e-5, batchSize: 16 });
-      assert.equal(c.scorer, "attribution");
-      assert.equal(c.circuit.strategy, "auto");
+      assert.equal(c.scorer, "cdt");
+      assert.deepEqual(c.circuit, { topK: 8, strategy: "circuit" });
+      assert.deepEqual(c.methods, ["full", "ctsft", "random"]);
       assert.deepEqual(c.seeds, [0, 1, 2]);
     });
 
@@ -133,6 +134,24 @@ describe("examples", () => {
       assert.deepEqual(nusaxDirs(c).filter(Boolean), Array(7).fill(resolve(ROOT, "../shared/data/nusax-senti")));
       assert.equal(c.lmLoss, true);
       assert.equal(c.out, join(ROOT, "out/nusax-curves"));
+    });
+
+    it("nli-curves.yaml: IndoNLI → aym, gn on 24–384 dev pairs (multiples of 3: label-balanced)", () => {
+      const c = loadAdaptConfig(join(EXAMPLES, "nli-curves.yaml"));
+      assert.deepEqual(c.targetSizes, [24, 48, 96, 192, 384]);
+      assert.ok((c.targetSizes ?? []).every((n) => n % 3 === 0));
+      assert.deepEqual(c.targets.map((t) => [t.name, t.train.limit]), [["aym", 384], ["gn", 384]]);
+      assert.deepEqual(c.proxy.test, { path: resolve(ROOT, "../shared/data/indonli/test.jsonl"), fields: { premise: "premise", hypothesis: "hypothesis" }, labelMap: { e: "entailment", n: "neutral", c: "contradiction" }, limit: 600, seed: 0 });
+      assert.equal(c.out, join(ROOT, "out/nli-curves"));
+    });
+
+    it("related-task.yaml: θ1 on ind sentiment and IndoNLI, sentiment transferred, IndoNLI measured", () => {
+      const c = loadAdaptConfig(join(EXAMPLES, "related-task.yaml"));
+      assert.equal(c.template, "{text}\nSentiment:");
+      assert.deepEqual(c.related.map((r) => [r.name, r.template, r.train.limit]), [["indonli", "{premise}\nQuestion: {hypothesis}\nAnswer:", 3000]]);
+      assert.deepEqual(c.targets.map((t) => t.name), ["jav", "sun"]);
+      assert.deepEqual(nusaxDirs(c).filter(Boolean), Array(7).fill(nusax));
+      assert.equal(c.out, join(ROOT, "out/related-task"));
     });
   });
 });
