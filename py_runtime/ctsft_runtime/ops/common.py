@@ -143,14 +143,30 @@ def task_fields(lm: Any) -> dict[str, str] | None:
     return task.fields if task else None
 
 
+def task_of(lm: Any, template: str | None) -> TaskConfig | None:
+    """The task a request runs: the model's recorded one, unless the request gives another
+    template (NLI asked of a model last trained for sentiment). Then the labels, fields and
+    label words are the request's and its data's, not the recorded task's: aligning NLI data
+    to sentiment labels would refuse it, and sentiment's label words would be wrong for it."""
+    task: TaskConfig | None = lm.task
+    return None if task is not None and template is not None and template != task.template else task
+
+
+def resolve_for(state: RuntimeState, ref: DataRef, field: str, task: TaskConfig | None) -> LabeledSet:
+    """A dataset read for `task` (see `task_of`): in its label order, from its columns."""
+    return resolve_data(state, ref, field, task.label_names if task else None, task.fields if task else None)
+
+
 def prompt_for(
-    lm: Any, template: str | None, verbalizer: dict[str, str] | None, fields: Sequence[str] | None = None
+    task: TaskConfig | None,
+    template: str | None,
+    verbalizer: dict[str, str] | None,
+    fields: Sequence[str] | None = None,
 ) -> PromptFormat:
-    """The caller's template/verbalizer, else the one the checkpoint was trained with, else
-    defaults; `fields` are the examples' field names (None: single texts)."""
+    """The caller's template/verbalizer, else the ones of `task` (the checkpoint's, see
+    `task_of`), else defaults; `fields` are the examples' field names (None: single texts)."""
     from ..data import PromptFormat
 
-    task: TaskConfig | None = lm.task
     names = tuple(fields) if fields is not None else None
     words = verbalizer if verbalizer is not None else (task.verbalizer if task else None)
     if template:

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import msgspec
 
 from ..errors import BadRequest
-from .common import DataRef, field_names, prompt_for, resolve_data, task_fields
+from .common import DataRef, field_names, prompt_for, resolve_for, task_of
 from .context import OpContext, Reply
 from .fields import Heads, MaxLength, Positive
 from .registry import op
@@ -46,10 +46,11 @@ def evaluate(ctx: OpContext, body: EvaluateBody) -> Reply:
     lm = ctx.state.get(ctx.state.models, "model", body.model, "model")
     lm.require_valid(body.model, "model")
     replace = _ablation(ctx, lm, body.model, body.ablate) if body.ablate else None
+    task = task_of(lm, body.template)
     results = []
     for i, ref in enumerate(body.data):
-        ds = resolve_data(ctx.state, ref, f"data.{i}", lm.task.label_names if lm.task else None, task_fields(lm))
-        fmt = prompt_for(lm, body.template, body.verbalizer, field_names(ds))  # datasets may differ in fields
+        ds = resolve_for(ctx.state, ref, f"data.{i}", task)
+        fmt = prompt_for(task, body.template, body.verbalizer, field_names(ds))  # datasets may differ in fields
         token_ids = label_token_ids(lm.tokenizer, fmt, ds.label_names)
         with head_gates(lm.head_map, replace=replace) if replace else contextlib.nullcontext():
             # The same ablation (z := μ at every position) holds for the LM loss below.

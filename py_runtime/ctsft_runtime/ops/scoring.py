@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from ..errors import BadRequest
-from .common import DataRef, field_names, prompt_for, resolve_data, task_fields
+from .common import DataRef, field_names, prompt_for, resolve_for, task_of
 from .context import OpContext, Reply
 from .fields import Heads, MaxLength, Positive
 from .registry import op
@@ -64,9 +64,10 @@ def _prepare(ctx: OpContext, body: BaselineBody | ScoreBody):
 
     lm = ctx.state.get(ctx.state.models, "model", body.model, "model")
     lm.require_valid(body.model, "model")
-    ds = resolve_data(ctx.state, body.data, "data", lm.task.label_names if lm.task else None, task_fields(lm))
+    task = task_of(lm, body.template)
+    ds = resolve_for(ctx.state, body.data, "data", task)
     check_discovery_set(ds)
-    fmt = prompt_for(lm, body.template, body.verbalizer, field_names(ds))
+    fmt = prompt_for(task, body.template, body.verbalizer, field_names(ds))
     return lm, ds, fmt, label_token_ids(lm.tokenizer, fmt, ds.label_names)
 
 

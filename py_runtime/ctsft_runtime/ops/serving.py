@@ -199,7 +199,7 @@ def predict(ctx: OpContext, body: PredictBody) -> Reply:
             f"model {body.model} has no task in its ctsft.json: give the label names (labels)", path="labels"
         )
     rows = _row_names(lm, body.delta, len(texts), "texts")
-    fmt = prompt_for(lm, body.template, body.verbalizer, fields)
+    fmt = prompt_for(lm.task, body.template, body.verbalizer, fields)
     token_ids = label_token_ids(lm.tokenizer, fmt, labels)
     predictions: list[dict[str, Any]] = []
     with _deltas_for(lm, rows) as selection:

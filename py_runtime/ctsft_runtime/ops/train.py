@@ -15,7 +15,7 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from ..errors import BadRequest, NonFinite
-from .common import DataRef, field_names, prompt_for, resolve_data, resolve_like, task_fields, task_for
+from .common import DataRef, field_names, prompt_for, resolve_for, resolve_like, task_for, task_of
 from .context import OpContext, Reply
 from .fields import Fraction, Heads, Labels, NonNegativeFloat, Positive, PositiveFloat
 from .registry import op
@@ -99,8 +99,8 @@ def train(ctx: OpContext, body: TrainBody) -> Reply:
     lm = ctx.state.get(ctx.state.models, "model", body.model, "model")
     lm.require_valid(body.model, "model")
     refuse_named_deltas(lm, body.model)
-    model_labels = lm.task.label_names if lm.task else None
-    ds = resolve_data(ctx.state, body.data, "data", model_labels, task_fields(lm))
+    task = task_of(lm, body.template)
+    ds = resolve_for(ctx.state, body.data, "data", task)
     valid = resolve_like(ctx.state, body.valid, "valid", ds) if body.valid else None
     if len(ds.label_names) < 2:
         raise BadRequest(
@@ -108,7 +108,7 @@ def train(ctx: OpContext, body: TrainBody) -> Reply:
             path="data",
             remote_message=f"training needs at least 2 labels, {ds.source} has {len(ds.label_names)}",
         )
-    fmt = prompt_for(lm, body.template, body.verbalizer, field_names(ds))
+    fmt = prompt_for(task, body.template, body.verbalizer, field_names(ds))
     token_ids = label_token_ids(lm.tokenizer, fmt, ds.label_names)
     cfg = TrainConfig(
         epochs=body.epochs,

@@ -28,7 +28,7 @@ def test_blowup_fixture_scores_and_stays_bounded(pattern: str) -> None:
     root = Path(str(FIXTURE))
     lm = load_model(str(root / "theta1"))
     ds = load_labeled(root / "discovery.csv", labels=lm.task.label_names if lm.task else None)
-    fmt = prompt_for(lm, None, None)
+    fmt = prompt_for(lm.task, None, None)
     ids = label_token_ids(lm.tokenizer, fmt, ds.label_names)
     mu = mean_baseline(lm.model, lm.head_map, lm.tokenizer, ds, fmt)
     hm = lm.head_map

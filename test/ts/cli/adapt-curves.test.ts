@@ -2,8 +2,9 @@
 // the data-efficiency curves in results.json, report.md (tables and PNGs) and report.html
 // (rendered in headless Chromium); a size larger than a target's training set is refused
 // before any work, naming `targetSizes`. The same run measures forgetting beyond proxy
-// accuracy: the proxy LM loss and a related task (another language of the synthetic task,
-// asked with another template) that θ1 was tuned on first.
+// accuracy: the proxy LM loss and a related task that θ1 was tuned on first, a pair-input
+// task with other labels and fields (do two texts of another synthetic language share a
+// sentiment?), as IndoNLI beside NusaX sentiment in examples/related-task.yaml.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
@@ -27,13 +28,20 @@ describe("ctsft adapt with targetSizes (data-efficiency curves)", () => {
       return (await rt.data.synthetic({ out: join(dir, "data"), languages: { src: 0, near: 0.3, rel: 0.1 }, nTrain: 120, nValid: 48, nTest: 90 })).files;
     })();
     const f = (lang: string, split: string) => ({ path: (files[lang] as Record<string, string>)[split] as string });
+    // Consecutive rows of a split as pairs labelled same/different (the synthetic CSVs: id,text,label, no quotes).
+    const pairs = (lang: string, split: string) => {
+      const rows = readFileSync(f(lang, split).path, "utf8").trim().split("\n").slice(1).map((line) => ({ text: line.split(",").slice(1, -1).join(","), label: line.split(",").at(-1) }));
+      const path = join(dir, `pairs-${lang}-${split}.jsonl`);
+      writeFileSync(path, rows.slice(1).map((r, i) => `${JSON.stringify({ a: rows[i]?.text, b: r.text, label: rows[i]?.label === r.label ? "same" : "different" })}\n`).join(""));
+      return { path, fields: { a: "a", b: "b" } };
+    };
     const file = join(dir, `adapt-${Object.keys(over).join("-") || "curves"}.json`);
     const body = {
       model: { family: "llama", layers: 2, heads: 4, dModel: 32, vocab: 600 },
       proxy: { name: "src", train: f("src", "train"), valid: f("src", "valid"), test: f("src", "test") },
       targets: [{ name: "near", train: { ...f("near", "train"), limit: 40 }, test: f("near", "test") }],
       template: "{text}\nSentiment:",
-      related: [{ name: "rel", train: f("rel", "train"), valid: f("rel", "valid"), test: f("rel", "test"), template: "Review: {text}\nVerdict:" }],
+      related: [{ name: "rel", train: pairs("rel", "train"), valid: pairs("rel", "valid"), test: pairs("rel", "test"), template: "{a}\nAnd: {b}\nSame:" }],
       competence: { epochs: 2, lr: 3e-3 },
       scorer: "attribution",
       discovery: { perClass: 8 },
