@@ -28,8 +28,8 @@ def two_tasks(tiny_checkpoint, synthetic_task, tmp_path):
     src = synthetic_task["src"]["train"]
     pair = tmp_path / "pair.jsonl"
     rows = [
-        {"a": src.texts[i], "b": src.texts[i + 1], "label": "same" if src.labels[i] == src.labels[i + 1] else "different"}
-        for i in range(len(src.texts) - 1)
+        {"a": a, "b": b, "label": "same" if la == lb else "different"}
+        for a, b, la, lb in zip(src.texts, src.texts[1:], src.labels, src.labels[1:], strict=False)
     ]
     pair.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     state = RuntimeState()
@@ -51,7 +51,8 @@ def test_a_new_template_trains_and_evaluates_a_task_with_other_labels_and_fields
     # Sentiment next, with its own template: the recorded pair task's labels and fields do not apply.
     call(state, "train", {"model": handle, "data": {"path": sentiment["train"]}, "template": SENTIMENT, "epochs": 1})
     task = _task(state, handle)
-    assert (task["template"], task["labels"], task.get("fields")) == (SENTIMENT, ["negative", "neutral", "positive"], None)
+    sentiment_labels = ["negative", "neutral", "positive"]
+    assert (task["template"], task["labels"], task.get("fields")) == (SENTIMENT, sentiment_labels, None)
 
     # Both tasks evaluate on the one model, each asked with its template.
     for data, template, n_labels in ((pair, PAIR, 2), ({"path": sentiment["test"]}, SENTIMENT, 3)):
@@ -66,7 +67,8 @@ def test_the_recorded_task_still_guards_its_labels(two_tasks) -> None:
     relabelled = {"path": pair["path"], "textColumn": "a"}
     for extra in ({}, {"template": SENTIMENT}):
         for op, body in (("train", {"data": relabelled}), ("evaluate", {"data": [relabelled]})):
-            with pytest.raises(BadRequest, match=r"unknown label '(same|different)' .*allowed labels: \['negative', 'neutral', 'positive'\]"):
+            refused = r"unknown label '(same|different)' .*allowed labels: \['negative', 'neutral', 'positive'\]"
+            with pytest.raises(BadRequest, match=refused):
                 call(state, op, {"model": handle, **body, **extra})
 
 
