@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -14,6 +15,10 @@ from .state import RuntimeState
 if TYPE_CHECKING:  # the data layer imports torch; ops must import without it (fast hello)
     from ..data import LabeledSet, PromptFormat
     from ..models import TaskConfig
+
+
+# A template slot, as the data layer parses them (ctsft_runtime.data.prompts, not imported: torch).
+_SLOT = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 class NusaxRef(msgspec.Struct, forbid_unknown_fields=True):
@@ -137,24 +142,24 @@ def align_labels(ds: LabeledSet, wanted: list[str], field: str) -> LabeledSet:
     return LabeledSet(list(ds.texts), [remap[y] for y in ds.labels], list(wanted), ds.source, ds.fields)
 
 
-def task_fields(lm: Any) -> dict[str, str] | None:
-    """The columns the model's task was read from (None: single text, or no task)."""
+def task_fields(lm: Any, template: str | None = None) -> dict[str, str] | None:
+    """The columns a file is read from when its reference names neither fields nor a text
+    column: the model's task's (None: single text, or no task), except for a request whose
+    template has the one slot {text}, which asks for single texts (sentiment after NLI)."""
     task: TaskConfig | None = lm.task
-    return task.fields if task else None
+    if task is None or (template is not None and _SLOT.findall(template) == ["text"]):
+        return None
+    return task.fields
 
 
 def task_of(lm: Any, template: str | None) -> TaskConfig | None:
     """The task a request runs: the model's recorded one, unless the request gives another
-    template (NLI asked of a model last trained for sentiment). Then the labels, fields and
-    label words are the request's and its data's, not the recorded task's: aligning NLI data
-    to sentiment labels would refuse it, and sentiment's label words would be wrong for it."""
+    template (NLI asked of a model last trained for sentiment). Then the labels and label
+    words are the request's and its data's, not the recorded task's: aligning NLI data to
+    sentiment labels would refuse it, and sentiment's label words would be wrong for it. (A
+    file is read with the recorded fields, see `task_fields`, unless its reference says how.)"""
     task: TaskConfig | None = lm.task
     return None if task is not None and template is not None and template != task.template else task
-
-
-def resolve_for(state: RuntimeState, ref: DataRef, field: str, task: TaskConfig | None) -> LabeledSet:
-    """A dataset read for `task` (see `task_of`): in its label order, from its columns."""
-    return resolve_data(state, ref, field, task.label_names if task else None, task.fields if task else None)
 
 
 def prompt_for(

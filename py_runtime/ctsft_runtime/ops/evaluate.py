@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import msgspec
 
 from ..errors import BadRequest
-from .common import DataRef, field_names, prompt_for, resolve_for, task_of
+from .common import DataRef, field_names, prompt_for, resolve_data, task_fields, task_of
 from .context import OpContext, Reply
 from .fields import Heads, MaxLength, Positive
 from .registry import op
@@ -49,7 +49,9 @@ def evaluate(ctx: OpContext, body: EvaluateBody) -> Reply:
     task = task_of(lm, body.template)
     results = []
     for i, ref in enumerate(body.data):
-        ds = resolve_for(ctx.state, ref, f"data.{i}", task)
+        ds = resolve_data(
+            ctx.state, ref, f"data.{i}", task.label_names if task else None, task_fields(lm, body.template)
+        )
         fmt = prompt_for(task, body.template, body.verbalizer, field_names(ds))  # datasets may differ in fields
         token_ids = label_token_ids(lm.tokenizer, fmt, ds.label_names)
         with head_gates(lm.head_map, replace=replace) if replace else contextlib.nullcontext():

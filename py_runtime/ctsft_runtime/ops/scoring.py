@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from ..errors import BadRequest
-from .common import DataRef, field_names, prompt_for, resolve_for, task_of
+from .common import DataRef, field_names, prompt_for, resolve_data, task_fields, task_of
 from .context import OpContext, Reply
 from .fields import Heads, MaxLength, Positive
 from .registry import op
@@ -65,7 +65,7 @@ def _prepare(ctx: OpContext, body: BaselineBody | ScoreBody):
     lm = ctx.state.get(ctx.state.models, "model", body.model, "model")
     lm.require_valid(body.model, "model")
     task = task_of(lm, body.template)
-    ds = resolve_for(ctx.state, body.data, "data", task)
+    ds = resolve_data(ctx.state, body.data, "data", task.label_names if task else None, task_fields(lm, body.template))
     check_discovery_set(ds)
     fmt = prompt_for(task, body.template, body.verbalizer, field_names(ds))
     return lm, ds, fmt, label_token_ids(lm.tokenizer, fmt, ds.label_names)

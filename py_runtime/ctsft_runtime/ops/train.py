@@ -15,7 +15,7 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from ..errors import BadRequest, NonFinite
-from .common import DataRef, field_names, prompt_for, resolve_for, resolve_like, task_for, task_of
+from .common import DataRef, field_names, prompt_for, resolve_data, resolve_like, task_fields, task_for, task_of
 from .context import OpContext, Reply
 from .fields import Fraction, Heads, Labels, NonNegativeFloat, Positive, PositiveFloat
 from .registry import op
@@ -100,7 +100,7 @@ def train(ctx: OpContext, body: TrainBody) -> Reply:
     lm.require_valid(body.model, "model")
     refuse_named_deltas(lm, body.model)
     task = task_of(lm, body.template)
-    ds = resolve_for(ctx.state, body.data, "data", task)
+    ds = resolve_data(ctx.state, body.data, "data", task.label_names if task else None, task_fields(lm, body.template))
     valid = resolve_like(ctx.state, body.valid, "valid", ds) if body.valid else None
     if len(ds.label_names) < 2:
         raise BadRequest(

@@ -1,7 +1,8 @@
 """One model, two tasks: a template other than the model's recorded one is another task, read
-with its own labels and fields (sentiment after a pair-input task, as `adapt`'s related tasks
-train θ1). Without a template, or with the recorded one, data must still match the recorded
-task, so a target set with other labels is refused, naming them."""
+with its own labels and label words (sentiment after a pair-input task, as `adapt`'s related
+tasks train θ1: a {text} template reads single texts, whatever the recorded task reads).
+Without a template, or with the recorded one, data must still match the recorded task, so a
+target set with other labels is refused, naming them."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ def two_tasks(tiny_checkpoint, synthetic_task, tmp_path):
     pair.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     state = RuntimeState()
     handle = call(state, "model.load", {"source": str(tiny_checkpoint)}).body["handle"]
-    sentiment = {"train": str(tmp_path / "data/src/train.csv"), "test": str(tmp_path / "data/src/test.csv")}
+    sentiment = {split: {"path": str(tmp_path / f"data/src/{split}.csv")} for split in ("train", "test")}
     return state, handle, sentiment, {"path": str(pair), "fields": {"a": "a", "b": "b"}}
 
 
@@ -49,20 +50,20 @@ def test_a_new_template_trains_and_evaluates_a_task_with_other_labels_and_fields
     assert (task["template"], task["labels"], task["fields"]) == (PAIR, ["different", "same"], {"a": "a", "b": "b"})
 
     # Sentiment next, with its own template: the recorded pair task's labels and fields do not apply.
-    call(state, "train", {"model": handle, "data": {"path": sentiment["train"]}, "template": SENTIMENT, "epochs": 1})
+    call(state, "train", {"model": handle, "data": sentiment["train"], "template": SENTIMENT, "epochs": 1})
     task = _task(state, handle)
     sentiment_labels = ["negative", "neutral", "positive"]
     assert (task["template"], task["labels"], task.get("fields")) == (SENTIMENT, sentiment_labels, None)
 
     # Both tasks evaluate on the one model, each asked with its template.
-    for data, template, n_labels in ((pair, PAIR, 2), ({"path": sentiment["test"]}, SENTIMENT, 3)):
+    for data, template, n_labels in ((pair, PAIR, 2), (sentiment["test"], SENTIMENT, 3)):
         report = call(state, "evaluate", {"model": handle, "data": [data], "template": template}).body["results"][0]
         assert math.isfinite(report["accuracy"]) and len(report["labels"]) == n_labels, report
 
 
 def test_the_recorded_task_still_guards_its_labels(two_tasks) -> None:
     state, handle, sentiment, pair = two_tasks
-    call(state, "train", {"model": handle, "data": {"path": sentiment["train"]}, "template": SENTIMENT, "epochs": 1})
+    call(state, "train", {"model": handle, "data": sentiment["train"], "template": SENTIMENT, "epochs": 1})
     # The pair file asked as the recorded task (no template, or the recorded one): other labels, refused.
     relabelled = {"path": pair["path"], "textColumn": "a"}
     for extra in ({}, {"template": SENTIMENT}):
@@ -75,7 +76,7 @@ def test_the_recorded_task_still_guards_its_labels(two_tasks) -> None:
 def test_scoring_asks_the_task_of_its_template(two_tasks, tmp_path: Path) -> None:
     state, handle, sentiment, pair = two_tasks
     call(state, "train", {"model": handle, "data": pair, "template": PAIR, "epochs": 1, "batchSize": 16})
-    call(state, "train", {"model": handle, "data": {"path": sentiment["train"]}, "template": SENTIMENT, "epochs": 1})
+    call(state, "train", {"model": handle, "data": sentiment["train"], "template": SENTIMENT, "epochs": 1})
     body = {"model": handle, "data": {**pair, "perClass": 4}, "template": PAIR, "method": "attribution"}
     scores = call(state, "score", {**body, "out": str(tmp_path / "scores.json")}).body
     assert scores["labels"] == ["different", "same"], scores["labels"]
