@@ -258,12 +258,11 @@ export async function runAdapt(
     // Related tasks first, the proxy last: θ1's recorded task is the proxy's.
     for (const t of c.related) {
       log(`competence tuning on the related task ${t.name} (${c.competence.epochs} epochs, lr ${c.competence.lr})`);
-      const prompt = { ...(t.template !== undefined && { template: t.template }), ...(t.verbalizer && { verbalizer: t.verbalizer }) };
-      const { body } = await rt.train({ model, data: t.train, ...(t.valid && { valid: t.valid }), ...prompt, ...tuning }).finalResult();
+      const { body } = await rt.train({ model, data: t.train, valid: t.valid, template: t.template, verbalizer: t.verbalizer, ...tuning }).finalResult();
       if (body.valid) log(`θ1 (so far): ${t.name} validation accuracy ${(body.valid.accuracy * 100).toFixed(1)}%`);
     }
     log(`competence tuning on ${c.proxy.name} (${c.competence.epochs} epochs, lr ${c.competence.lr})`);
-    const { body } = await rt.train({ model, data: c.proxy.train, valid: c.proxy.valid, ...prompt, epochs: c.competence.epochs, lr: c.competence.lr, batchSize: c.competence.batchSize }).finalResult();
+    const { body } = await rt.train({ model, data: c.proxy.train, valid: c.proxy.valid, ...prompt, ...tuning }).finalResult();
     log(`θ1: ${c.proxy.name} validation accuracy ${((body.valid?.accuracy ?? 0) * 100).toFixed(1)}%`);
     theta1 = (await model.save(join(c.out, "theta1"))).path;
     await model.release();
@@ -276,7 +275,7 @@ export async function runAdapt(
     discovery: { ...c.proxy.valid, perClass: c.discovery.perClass },
     sourceTest: c.proxy.test,
     lmLoss: c.lmLoss,
-    related: c.related.map((t) => ({ name: t.name, test: t.test, ...(t.template !== undefined && { template: t.template }), ...(t.verbalizer && { verbalizer: t.verbalizer }) })),
+    related: c.related.map(({ name, test, template, verbalizer }) => ({ name, test, template, verbalizer })),
     targets: c.targets,
     methods,
     seeds: c.seeds,

@@ -376,7 +376,7 @@ async function forgettingOf(rt: Runtime, model: HandleLike, o: CompareOptions): 
   const lm = o.lmLoss !== false;
   const report = (await rt.evaluate({ model, data: [o.sourceTest], lmLoss: lm }).finalResult()).body.results[0];
   const related: Record<string, number> = {};
-  for (const t of o.related ?? []) related[t.name] = await accuracy(rt, model, t.test, { ...(t.template !== undefined && { template: t.template }), ...(t.verbalizer && { verbalizer: t.verbalizer }) });
+  for (const t of o.related ?? []) related[t.name] = await accuracy(rt, model, t.test, { template: t.template, verbalizer: t.verbalizer });
   return { acc: report?.accuracy as number, lmLoss: lm ? (report?.lmLoss ?? null) : null, related };
 }
 

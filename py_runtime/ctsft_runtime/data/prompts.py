@@ -17,20 +17,18 @@ values are never read as slots and need no escaping.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..errors import BadRequest
+from ..slots import FIELD_NAME, SLOT, slot_names
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
 TEXT_SLOT = "{text}"
 # A field name, and so a slot `{name}`: an identifier (letters, digits, _; no leading digit).
-FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_SLOT = re.compile(r"\{(" + FIELD_NAME.pattern + r")\}")
 
 # One example's input: the text of a single-text task, or field name -> value.
 Example = str | Mapping[str, str]
@@ -72,7 +70,7 @@ class PromptFormat:
         self._check_fields()
         pieces, slots = [], []
         at = 0
-        for m in _SLOT.finditer(self.template):
+        for m in SLOT.finditer(self.template):
             pieces.append(self.template[at : m.start()])
             slots.append(m.group(1))
             at = m.end()
@@ -94,7 +92,7 @@ class PromptFormat:
             )
         if len(set(self.fields)) != len(self.fields):
             raise BadRequest(f"fields has duplicates: {list(self.fields)}", path="fields")
-        found = _SLOT.findall(self.template)
+        found = slot_names(self.template)
         for f in self.fields:
             n = found.count(f)
             if n != 1:

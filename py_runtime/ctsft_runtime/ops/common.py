@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
 from ..errors import BadRequest
+from ..slots import slot_names
 from .fields import FieldMap, LabelMap, Labels, NonEmpty, NonNegative, Positive
 from .state import RuntimeState
 
 if TYPE_CHECKING:  # the data layer imports torch; ops must import without it (fast hello)
     from ..data import LabeledSet, PromptFormat
     from ..models import TaskConfig
-
-
-# A template slot, as the data layer parses them (ctsft_runtime.data.prompts, not imported: torch).
-_SLOT = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 class NusaxRef(msgspec.Struct, forbid_unknown_fields=True):
@@ -147,7 +143,7 @@ def task_fields(lm: Any, template: str | None = None) -> dict[str, str] | None:
     column: the model's task's (None: single text, or no task), except for a request whose
     template has the one slot {text}, which asks for single texts (sentiment after NLI)."""
     task: TaskConfig | None = lm.task
-    if task is None or (template is not None and _SLOT.findall(template) == ["text"]):
+    if task is None or (template is not None and slot_names(template) == ["text"]):
         return None
     return task.fields
 

@@ -8,6 +8,8 @@ from typing import Annotated
 
 from msgspec import Meta
 
+from ..slots import FIELD_NAME
+
 Positive = Annotated[int, Meta(gt=0)]
 NonNegative = Annotated[int, Meta(ge=0)]
 PositiveFloat = Annotated[float, Meta(gt=0)]
@@ -19,7 +21,7 @@ Head = tuple[NonNegative, NonNegative]
 Heads = Annotated[list[Head], Meta(min_length=1)]
 Labels = Annotated[list[str], Meta(min_length=1)]
 # A template slot: `{premise}` (src/schema/data.ts `FieldName`).
-FieldName = Annotated[str, Meta(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+FieldName = Annotated[str, Meta(pattern=f"^{FIELD_NAME.pattern}$")]
 # Empty maps pass decoding, as in zod (a record has no size bound), and are refused by the loader.
 FieldMap = dict[FieldName, NonEmpty]  # field -> column
 LabelMap = dict[NonEmpty, NonEmpty]  # label in the file -> label name
