@@ -96,7 +96,7 @@ export class ModelHandle extends Handle {
 
   /** Continue a prompt (or several, as one batch) with transformers' own generation: a
    * `token` event per decoded piece of text (several tokens' text when they come faster than
-   * one event per 15 ms), then `result` with each prompt's full output.
+   * one event per 50 ms), then `result` with each prompt's full output.
    * Greedy at `temperature` 0 (the default); sampled from `seed` otherwise. Leaving the
    * `for await` loop early (or aborting `signal`) stops the generation within one token. */
   generate(prompt: string | readonly string[], options: GenerateOptions = {}): RunStream<GenerateEvent, GenerateResult> {

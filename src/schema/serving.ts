@@ -154,7 +154,7 @@ export const GenerateRequest = z
   .superRefine((r, ctx) => rowsMatch(r.delta, r.prompts.length, ctx, "prompts"));
 
 /** A piece of generated text, as soon as it decodes: one token's text, or several tokens'
- * when they decode faster than one event per 15 ms (the runtime joins them, so that a fast
+ * when they decode faster than one event per 50 ms (the runtime joins them, so that a fast
  * model does not spend its time on messages); a prompt's pieces join to its output. */
 export const GenerateEvent = z.object({
   type: z.literal("token"),

@@ -263,32 +263,10 @@ class GenerateBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
     delta: DeltaChoice | None = None
 
 
-class _Pieces:
-    """Token events, coalesced: the pieces a row decodes within `WINDOW_S` of the last event
-    go out as one event (their text joined, the latest token count); the first goes out at
-    once. Why: each event wakes the I/O thread, and that GIL hand-off cost the compute thread
-    ~0.18 ms per token (cProfile of the serve bench's 128-token generate: 23 ms of 0.53 s in
-    the wake-up send), a few per cent of a small model's ~2.6 ms steps on a CPU. Like vLLM's
-    `stream_interval`, but in time, so a slow model still streams every token. Cancellation
-    is checked every token regardless."""
-
-    WINDOW_S = 0.015
-
-    def __init__(self, ctx: OpContext) -> None:
-        self.ctx = ctx
-        self.pending: dict[int, tuple[str, int]] = {}
-        self.last = 0.0
-
-    def add(self, index: int, text: str, tokens: int) -> None:
-        self.pending[index] = (self.pending.get(index, ("", 0))[0] + text, tokens)
-        if time.perf_counter() - self.last >= self.WINDOW_S:
-            self.flush()
-
-    def flush(self) -> None:
-        for index, (text, tokens) in self.pending.items():
-            self.ctx.emit({"type": "token", "index": index, "text": text, "tokens": tokens})
-        self.pending.clear()
-        self.last = time.perf_counter()
+# Token events go out at most this often: each one wakes the I/O thread and the client, which
+# on a small model on a CPU cost more than the decoding (see TokenStreamer). 50 ms is below what
+# a reader notices; a slow model (> 50 ms a token) still streams every token.
+_TOKEN_INTERVAL_S = 0.05
 
 
 @op("generate", GenerateBody)
@@ -300,7 +278,9 @@ def generate(ctx: OpContext, body: GenerateBody) -> Reply:
     lm.require_valid(body.model, "model")
     rows = _row_names(lm, body.delta, len(body.prompts), "prompts")
 
-    pieces = _Pieces(ctx)
+    def on_piece(index: int, text: str, tokens: int) -> None:
+        ctx.emit({"type": "token", "index": index, "text": text, "tokens": tokens})
+
     with _deltas_for(lm, rows) as selection:
         if selection is not None and rows is not None:
             selection.select(rows)
@@ -314,10 +294,10 @@ def generate(ctx: OpContext, body: GenerateBody) -> Reply:
             top_k=body.top_k,
             stop=body.stop,
             seed=body.seed,
-            on_piece=pieces.add,
+            on_piece=on_piece,
+            interval_s=_TOKEN_INTERVAL_S,
             check=ctx.check_cancelled,
         )
-        pieces.flush()
     return Reply(
         {
             "outputs": [{"text": o.text, "tokens": o.tokens, "finishReason": o.finish_reason} for o in outputs],

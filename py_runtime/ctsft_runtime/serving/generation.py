@@ -7,7 +7,8 @@ serving needs around it:
   decodes each row's new tokens incrementally and hands out text pieces. A piece is held
   back while it ends in U+FFFD (a multi-byte character split across tokens) or while its
   tail could be the start of a stop string, so the pieces of a row always concatenate to
-  its final text and never show a stop string.
+  its final text and never show a stop string. With `interval_s`, it decodes and hands out
+  at most once per interval (the first token at once, the rest at the end): see the class.
 - `_Cancel` (a `StoppingCriteria`, called once per step) runs the caller's cancellation
   check, which raises: a cancel stops generation within one token.
 - Per row finish reasons: "eos" (the model's end token, not part of the text), "stop" (the
@@ -20,6 +21,8 @@ only), as decoder-only generation needs.
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -48,7 +51,8 @@ class _Row:
     tail: str  # the prompt's last characters: a stop string may start inside the prompt
     ids: list[int] = field(default_factory=list)
     text: str = ""  # decoded so far (complete characters only)
-    emitted: int = 0  # characters of `text` handed out
+    emitted: int = 0  # characters of `text` that can no longer change (safe to hand out)
+    sent: int = 0  # characters of `text` handed to `on_piece`
     prefix: int = 0  # ids[prefix:read] decode to the end of `text` (incremental decoding)
     read: int = 0
     text_ids: int = 0  # ids that are text (an eos is not)
@@ -56,6 +60,15 @@ class _Row:
 
 
 class TokenStreamer(BaseStreamer):
+    """With `interval_s` > 0, tokens are only collected between decodes: the rows are decoded
+    and their new text handed to `on_piece` when `interval_s` has passed since the last time
+    (the first token at once, whatever is left at `end`), so each call hands out what every
+    row decoded since. Why: decoding costs ~30 µs a token in generate's loop and each piece
+    becomes an event that wakes the I/O thread and the client; on a small model on a CPU
+    (a token every ~2 ms) that was ~5% of generation (docs/benchmarks.md, Serving). With stop
+    strings every token is still decoded as it comes, so that a row's tokens end at the one
+    that completed its stop string; only the handing out waits for the interval."""
+
     def __init__(
         self,
         tokenizer: Any,
@@ -64,11 +77,14 @@ class TokenStreamer(BaseStreamer):
         stop: Sequence[str] = (),
         eos_ids: set[int] | frozenset[int] = frozenset(),
         on_piece: OnPiece | None = None,
+        interval_s: float = 0.0,
     ) -> None:
         self.tokenizer = tokenizer
         self.stop = [s for s in stop if s]
         self.eos_ids = set(eos_ids)
         self.on_piece = on_piece
+        self.interval_s = interval_s
+        self._last = -math.inf
         longest = max((len(s) for s in self.stop), default=1)
         self.rows = [_Row(tail=p[len(p) - longest + 1 :] if longest > 1 else "") for p in prompts]
         self._prompt_seen = False
@@ -78,29 +94,48 @@ class TokenStreamer(BaseStreamer):
             self._prompt_seen = True  # generate's first call hands over the prompt ids
             return
         tokens = value.reshape(len(self.rows), -1)[:, -1].tolist()
-        for i, (row, tok) in enumerate(zip(self.rows, tokens, strict=True)):
+        for row, tok in zip(self.rows, tokens, strict=True):
             if row.done is not None:
                 continue  # finished rows get pad tokens until the batch ends
             row.ids.append(int(tok))
             if tok in self.eos_ids:
                 row.done = "eos"
-                continue
-            row.text_ids = len(row.ids)
-            self._decode(row, final=False)
-            self._advance(i, row)
+            else:
+                row.text_ids = len(row.ids)
+                if self.stop:
+                    self._decode(row, final=False)
+                    self._advance(row)
+        now = time.perf_counter()
+        if now - self._last >= self.interval_s:
+            self._last = now
+            if not self.stop:
+                for row in self.rows:
+                    if row.done != "stop" and row.read < row.text_ids:
+                        self._decode(row, final=False)
+                        self._advance(row)
+            self._hand_out()
 
     def end(self) -> None:
-        for i, row in enumerate(self.rows):
+        for row in self.rows:
             if row.done != "stop":
                 self._decode(row, final=True)  # keep what is left, even a lone U+FFFD
-                self._advance(i, row, final=True)
+                self._advance(row, final=True)
             if row.done is None:
                 row.done = "length"
+        self._hand_out()
 
     def outputs(self) -> list[Generated]:
         return [
             Generated(row.text[: row.emitted], len(row.ids), list(row.ids), row.done or "length") for row in self.rows
         ]
+
+    def _hand_out(self) -> None:
+        for i, row in enumerate(self.rows):
+            if row.emitted > row.sent:
+                piece = row.text[row.sent : row.emitted]
+                row.sent = row.emitted
+                if self.on_piece is not None:
+                    self.on_piece(i, piece, len(row.ids))
 
     def _decode(self, row: _Row, *, final: bool) -> None:
         """Extend `row.text` by the complete characters the new ids add (TGI-style offsets:
@@ -112,8 +147,8 @@ class TokenStreamer(BaseStreamer):
             row.text += after[len(before) :]
             row.prefix, row.read = row.read, len(ids)
 
-    def _advance(self, index: int, row: _Row, *, final: bool = False) -> None:
-        """Cut at a stop string, or hand out what cannot become one."""
+    def _advance(self, row: _Row, *, final: bool = False) -> None:
+        """Cut at a stop string, or mark what cannot become one as safe to hand out."""
         seen = row.tail + row.text
         hits = [p for p in (seen.find(s) for s in self.stop) if p >= 0]
         if hits:
@@ -125,11 +160,7 @@ class TokenStreamer(BaseStreamer):
         else:
             hold = max((k for s in self.stop for k in range(1, len(s)) if seen.endswith(s[:k])), default=0)
             safe = len(row.text) - min(hold, len(row.text))
-        if safe > row.emitted:
-            piece = row.text[row.emitted : safe]
-            row.emitted = safe
-            if self.on_piece is not None:
-                self.on_piece(index, piece, len(row.ids))
+        row.emitted = max(row.emitted, safe)
 
 
 class _Cancel(StoppingCriteria):
@@ -205,9 +236,11 @@ def generate_texts(
     stop: Sequence[str] | None = None,
     seed: int | None = None,
     on_piece: OnPiece | None = None,
+    interval_s: float = 0.0,
     check: Callable[[], None] = lambda: None,
 ) -> list[Generated]:
-    """Continue each prompt (one batch) with `model.generate`; `on_piece` gets text as it decodes."""
+    """Continue each prompt (one batch) with `model.generate`; `on_piece` gets text as it decodes
+    (at most once per `interval_s`, see `TokenStreamer`)."""
     import transformers
 
     if max_new_tokens < 1:
@@ -224,7 +257,7 @@ def generate_texts(
             path="max_new_tokens",
         )
     eos = eos_token_ids(model, tokenizer)
-    streamer = TokenStreamer(tokenizer, prompts, stop=stop or (), eos_ids=eos, on_piece=on_piece)
+    streamer = TokenStreamer(tokenizer, prompts, stop=stop or (), eos_ids=eos, on_piece=on_piece, interval_s=interval_s)
     device = next(model.parameters()).device
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else next(iter(sorted(eos)), 0)
     if seed is not None:

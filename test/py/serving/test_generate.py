@@ -10,7 +10,7 @@ from op_calls import OpCtx, call
 from ctsft_runtime.errors import BadRequest, Cancelled
 from ctsft_runtime.ops.state import RuntimeState
 from ctsft_runtime.serving import generate_texts
-from ctsft_runtime.serving.generation import encode_prompts
+from ctsft_runtime.serving.generation import TokenStreamer, encode_prompts
 
 PROMPTS = ["the weather", "a long and quiet evening in the old town", "good"]
 
@@ -132,8 +132,44 @@ def test_token_events_join_to_the_output_and_coalesce(env) -> None:
     out = call(state, "generate", {"model": handle, "prompts": PROMPTS[:1], "maxNewTokens": 40}, ctx).body
     assert "".join(e["text"] for e in ctx.events) == out["outputs"][0]["text"]
     assert ctx.events[-1]["tokens"] == out["outputs"][0]["tokens"] or out["outputs"][0]["finishReason"] == "eos"
-    # A tiny model on a CPU makes a token every few ms: the 15 ms window joins them.
+    # A tiny model on a CPU makes a token every few ms: the 50 ms interval joins them.
     assert len(ctx.events) < out["outputs"][0]["tokens"], (len(ctx.events), out["outputs"][0])
+
+
+def _stream(tokenizer, ids: list[int], *, interval_s: float, stop: tuple[str, ...] = ()):
+    """Feed `ids` to a TokenStreamer one step at a time, as `generate` does."""
+    pieces: list[tuple[str, int]] = []
+    streamer = TokenStreamer(
+        tokenizer, ["x"], stop=stop, on_piece=lambda i, text, n: pieces.append((text, n)), interval_s=interval_s
+    )
+    streamer.put(torch.tensor([[0]]))  # the prompt
+    for t in ids:
+        streamer.put(torch.tensor([t]))
+    streamer.end()
+    return streamer.outputs()[0], pieces
+
+
+@pytest.mark.parametrize("interval_s", [0.0, 1e9])
+def test_streamed_pieces_hold_split_characters_and_stop_strings(env, interval_s) -> None:
+    """Multi-byte characters split over byte tokens, and stop strings, streamed token by token
+    or collected for the whole interval: the same output, and pieces that join to it."""
+    _, _, lm = env
+    text = "café über 日本 the weather ok"
+    ids = lm.tokenizer(text, add_special_tokens=False)["input_ids"]
+    assert len(ids) > len(text.split()), "the test needs characters split over several tokens"
+    want = lm.tokenizer.decode(ids, skip_special_tokens=True)
+    out, pieces = _stream(lm.tokenizer, ids, interval_s=interval_s)
+    assert out.text == want and out.tokens == len(ids) and out.finish_reason == "length"
+    assert "".join(p for p, _ in pieces) == want and not any("\ufffd" in p for p, _ in pieces)
+    assert pieces[-1][1] == len(ids)
+    if interval_s:
+        assert len(pieces) <= 2  # the first token at once, the rest at the end
+    stopped, pieces = _stream(lm.tokenizer, ids, interval_s=interval_s, stop=("日本",))
+    assert stopped.text == want[: want.find("日本")] and stopped.finish_reason == "stop"
+    assert "".join(p for p, _ in pieces) == stopped.text
+    # The row's tokens end at the one that completed the stop string, whatever the interval.
+    decode = lm.tokenizer.decode
+    assert decode(stopped.ids).endswith("日本") and not decode(stopped.ids[:-1]).endswith("日本")
 
 
 def test_bad_generate_input(env) -> None:
