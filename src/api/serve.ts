@@ -43,12 +43,13 @@ export async function serveRuntime(options: ServeOptions): Promise<ChildProcess>
   return spawn(python, [...command.args, ...serveArgs(options)], { stdio: ["ignore", "inherit", "inherit"], env: runtimeEnv(command.env) });
 }
 
-/** The runtime's own arguments (after `-m ctsft_runtime`). */
+/** The runtime's own arguments (after `-m ctsft_runtime`). Strings go in the `--flag=value`
+ * form: a path or a key name may begin with "-", which argparse would take for an option. */
 function serveArgs(o: ServeOptions): string[] {
-  const args = ["--bind", o.bind, "--keys", o.keys, "--parent-pid", String(process.pid)];
-  args.push("--device", o.device ?? "auto", "--log-level", o.logLevel ?? "INFO");
-  if (o.root !== undefined) args.push("--root", o.root);
-  for (const name of o.admin ?? []) args.push("--admin", name);
+  const args = [`--bind=${o.bind}`, `--keys=${o.keys}`, "--parent-pid", String(process.pid)];
+  args.push(`--device=${o.device ?? "auto"}`, `--log-level=${o.logLevel ?? "INFO"}`);
+  if (o.root !== undefined) args.push(`--root=${o.root}`);
+  for (const name of o.admin ?? []) args.push(`--admin=${name}`);
   const numbers: [string, number | undefined][] = [
     ["--ttl", o.ttlSeconds],
     ["--max-models", o.maxModels],

@@ -62,12 +62,7 @@ export async function launchRay(o: RayLaunchOptions): Promise<LaunchedRay> {
     throw new RayUnavailableError('the ray executor needs Ray, an optional extra of the runtime environment: run `ctsft setup --with ray` (or `setup({ with: ["ray"] })`) first', { path: "executor" });
   }
   const python = await ensurePythonEnv({ log: o.log });
-  const e = o.executor;
-  const args = ["-m", "ctsft_runtime.sweep", "--address", e.address, "--client-key", o.clientPublicKey, "--root", o.root, "--max-workers", String(o.maxWorkers)];
-  args.push("--num-cpus", String(e.resources.numCpus), "--num-gpus", String(e.resources.numGpus), "--start-timeout", String(e.startTimeoutS), "--device", o.device ?? "auto");
-  if (e.workers !== undefined) args.push("--workers", String(e.workers));
-  if (e.resources.memory !== undefined) args.push("--memory", String(e.resources.memory));
-  for (const [name, amount] of Object.entries(e.resources.custom)) args.push("--resource", `${name}=${amount}`);
+  const args = ["-m", "ctsft_runtime.sweep", ...driverArgs(o)];
   const child = spawn(python, args, { stdio: ["pipe", "pipe", "pipe"], env: runtimeEnv({}, { pythonPath: [lib] }) });
   let stderrTail = "";
   child.stderr!.on("data", (d: Buffer) => {
@@ -86,7 +81,7 @@ export async function launchRay(o: RayLaunchOptions): Promise<LaunchedRay> {
     for await (const line of createInterface({ input: child.stdout! })) {
       const ev = parseLine(line);
       if (!ev) continue;
-      if (ev.type === "cluster") o.log?.(`ray: starting ${ev.workers} worker(s) with ${fmt(ev.perWorker)} each at ${e.address} (cluster: ${fmt(ev.cluster)})`);
+      if (ev.type === "cluster") o.log?.(`ray: starting ${ev.workers} worker(s) with ${fmt(ev.perWorker)} each at ${o.executor.address} (cluster: ${fmt(ev.cluster)})`);
       else if (ev.type === "worker") {
         const { type: _, ...w } = ev;
         workers.push(w);
@@ -103,6 +98,28 @@ export async function launchRay(o: RayLaunchOptions): Promise<LaunchedRay> {
     await stop();
     throw err;
   }
+}
+
+/** The driver's own arguments (after `-m ctsft_runtime.sweep`). Every value goes in the
+ * `--flag=value` form: a Z85 key or a path may begin with "-", which argparse would otherwise
+ * take for an option (a key that did failed one sweep in 85). */
+export function driverArgs(o: RayLaunchOptions): string[] {
+  const e = o.executor;
+  const values: [string, string | number | undefined][] = [
+    ["address", e.address],
+    ["client-key", o.clientPublicKey],
+    ["root", o.root],
+    ["max-workers", o.maxWorkers],
+    ["num-cpus", e.resources.numCpus],
+    ["num-gpus", e.resources.numGpus],
+    ["start-timeout", e.startTimeoutS],
+    ["device", o.device ?? "auto"],
+    ["workers", e.workers],
+    ["memory", e.resources.memory],
+  ];
+  const args = values.filter(([, v]) => v !== undefined).map(([flag, v]) => `--${flag}=${v}`);
+  for (const [name, amount] of Object.entries(e.resources.custom)) args.push(`--resource=${name}=${amount}`);
+  return args;
 }
 
 function driverError(ev: { code: string; message: string }): Error {
