@@ -146,7 +146,9 @@ export function runtimePython(): string {
 export function runtimeEnv(extra: NodeJS.ProcessEnv = {}, opts: { pythonPath?: string[] } = {}): NodeJS.ProcessEnv {
   const path = [PY_RUNTIME_DIR, ...(opts.pythonPath ?? []), process.env.PYTHONPATH].filter(Boolean).join(delimiter);
   // transformers draws tqdm bars on stderr for every load/save; ours are the ones users see.
-  return { ...process.env, PYTHONPATH: path, PYTHONUNBUFFERED: "1", HF_HUB_DISABLE_PROGRESS_BARS: "1", TRANSFORMERS_VERBOSITY: "error", ...extra };
+  // PYTHONSAFEPATH: `python -m` would put the user's working directory first on sys.path, and
+  // a `csv.py` or `zmq.py` there would replace the module the runtime imports.
+  return { ...process.env, PYTHONPATH: path, PYTHONSAFEPATH: "1", PYTHONUNBUFFERED: "1", HF_HUB_DISABLE_PROGRESS_BARS: "1", TRANSFORMERS_VERBOSITY: "error", ...extra };
 }
 
 /** Make sure the runtime's Python environment exists and is current, building it if not, and
