@@ -173,7 +173,10 @@ def load_labeled(
             texts.append(_cell(row, text_col, where, "text_column", source))
         else:
             texts.append({name: _cell(row, col, where, "fields", source) for name, col in fields.items()})
-        raw_labels.append(_cell(row, label_col, where, "label_column", source).strip())
+        label = _cell(row, label_col, where, "label_column", source).strip()
+        if not label:  # else "" would become a class of its own, trained on without a word said
+            raise BadRequest(f"{where} of {source} has an empty label (column {label_col!r})", path="label_column")
+        raw_labels.append(label)
         places.append(where)
     if not texts:
         raise BadRequest(f"dataset file {source} has no data rows", path="path")
@@ -261,11 +264,29 @@ def _read_rows(file: Path, fmt: str) -> list[tuple[str, dict[str, object]]]:
             if fmt == "jsonl":
                 return list(_jsonl_rows(f, os.fspath(file)))
             reader = csv.DictReader(f, delimiter="\t" if fmt == "tsv" else ",")
-            return [(f"row {i}", dict(row)) for i, row in enumerate(reader, start=1)]
+            header = reader.fieldnames or []
+            twice = sorted({name for name in header if header.count(name) > 1})
+            if twice:  # DictReader would keep only the last column of each name
+                raise BadRequest(
+                    f"the header of {file} names {twice} more than once",
+                    path="path",
+                    remote_message=f"the header of {file} names {len(twice)} column(s) more than once",
+                )
+            rows = [(f"row {i}", row) for i, row in enumerate(reader, start=1)]
     except UnicodeDecodeError as e:
         raise BadRequest(f"{file} is not valid UTF-8 (byte {e.start}); re-save it as UTF-8", path="path") from e
     except csv.Error as e:
         raise BadRequest(f"{file} is not a well-formed {fmt.upper()} file: {e}", path="path") from e
+    for where, row in rows:
+        extra = row.get(None)  # DictReader puts the cells beyond the header's under None
+        if extra is not None:
+            cells = len(header) + len(extra)
+            raise BadRequest(
+                f"{where} of {file} has {cells} cells, the header {len(header)}: quote a text that holds "
+                f"{'a tab' if fmt == 'tsv' else 'a comma'}",
+                path="path",
+            )
+    return [(where, dict(row)) for where, row in rows]
 
 
 def _jsonl_rows(lines: Iterator[str], source: str) -> Iterator[tuple[str, dict[str, object]]]:

@@ -129,6 +129,23 @@ def test_missing_value_names_row(tmp_path: Path) -> None:
         load_labeled(write(tmp_path, "d.jsonl", '{"text":"a","label":1}\n{"label":1}\n'))
 
 
+def test_rows_the_csv_module_would_read_wrong_are_refused(tmp_path: Path) -> None:
+    # A missing label (pandas writes `text,`), a line of commas, an unquoted comma in a text,
+    # a repeated header column: each used to load quietly as another class or the wrong column.
+    with raises_bad("label_column", "row 2 of"):
+        load_labeled(write(tmp_path, "d.csv", "text,label\na,x\ngood film,\n"))
+    with raises_bad("label_column", "empty label"):
+        load_labeled(write(tmp_path, "d.csv", "text,label\na,x\n,\n"))
+    with raises_bad("label_column", "empty label"):
+        load_labeled(write(tmp_path, "d.jsonl", '{"text":"a","label":"  "}\n'))
+    with raises_bad("path", "row 1 of"):
+        load_labeled(write(tmp_path, "d.csv", "text,label\nhello, world,positive\n"))
+    with raises_bad("path", "quote a text that holds a tab"):
+        load_labeled(write(tmp_path, "d.tsv", "text\tlabel\na\tb\tx\n"))
+    with raises_bad("path", "['text'] more than once"):
+        load_labeled(write(tmp_path, "d.csv", "text,label,text\na,x,b\n"))
+
+
 def test_bad_encoding_and_limit(tmp_path: Path) -> None:
     file = tmp_path / "latin.csv"
     file.write_bytes(b"text,label\ncaf\xe9,x\n")
