@@ -3,7 +3,7 @@
 // resources asked for. The cell code is the caller's and the same on both: it gets a Runtime
 // and a cell. A cell that throws is reported with its error and the other cells go on.
 import { hostname } from "node:os";
-import { isAbsolute, relative, resolve } from "node:path";
+import { isAbsolute, relative, resolve, sep } from "node:path";
 import { curveKeyPair } from "zeromq";
 import { BadRequestError, CtsftError, RuntimeLostError } from "../errors.ts";
 import { Executor, type ExecutorInput, type RayExecutor } from "../schema/sweep.ts";
@@ -109,7 +109,8 @@ export function checkInsideRoot(executor: Executor, paths: (string | undefined)[
   for (const p of paths) {
     if (p === undefined || !isAbsolute(p)) continue;
     const rel = relative(root, resolve(p));
-    if (rel.startsWith("..") || isAbsolute(rel)) {
+    // `..` or `../…`, not a name like `..cache` that merely begins with two dots.
+    if (rel === ".." || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
       throw new BadRequestError(`${p} lies outside the Ray workers' root ${root}; set executor.root to a directory that holds the data, the model and the output, and that every node sees at the same path`, {
         path: "executor.root",
       });
