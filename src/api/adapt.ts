@@ -6,7 +6,7 @@ import { MARKER_FILE, readMarker, writeFileAtomic } from "../internal/atomic.ts"
 import { AdaptConfig, type AdaptConfigInput } from "../schema/adapt.ts";
 import type { DataRef } from "../schema/data.ts";
 import type { Faithfulness, ScoreMethod, Stability } from "../schema/scoring.ts";
-import { chooseStrategy, type CompareFailure, type CompareMethod, type CompareResult, type CompareRow, compareMethods } from "./compare.ts";
+import { checkPlan, chooseStrategy, type CompareFailure, type CompareMethod, type CompareResult, type CompareRow, compareMethods } from "./compare.ts";
 import type { Curve } from "../report/model.ts";
 import type { Runtime } from "./runtime.ts";
 import { scoreDiagnostics } from "./scoring.ts";
@@ -150,23 +150,22 @@ async function preflight(rt: Runtime, c: AdaptConfig): Promise<void> {
   if (typeof c.model === "string" && rt.mode !== "remote" && isAbsolute(c.model) && !existsSync(c.model)) {
     throw new BadRequestError(`model ${c.model} does not exist`, { path: "model" });
   }
-  const largest = c.targetSizes?.at(-1);
   for (const [field, ref] of datasetsOf(c)) {
     if ("handle" in ref) continue;
-    let n: number;
     try {
-      const ds = await rt.data.load(ref);
-      n = ds.info.n;
-      await ds.release();
+      await (await rt.data.load(ref)).release();
     } catch (e) {
       if (!(e instanceof BadRequestError)) throw e;
       throw new BadRequestError(`${field}: ${e.message}`, { path: dataField(field, ref, e.path) });
     }
-    if (largest !== undefined && /^targets\.\d+\.train$/.test(field) && n < largest) {
-      throw new BadRequestError(`targetSizes asks for ${largest} examples, but ${field} has ${n}: give sizes up to ${n}, or more training data`, { path: "targetSizes" });
-    }
   }
+  await checkPlan(rt, { ...c, methods: adaptMethods(c) });
   checkOut(c);
+}
+
+/** The methods adapt runs: the config's, plus both circuit strategies for `auto` to choose between. */
+function adaptMethods(c: AdaptConfig): CompareMethod[] {
+  return c.circuit.strategy === "auto" ? [...new Set<CompareMethod>([...c.methods, "ctsft", "ctsft-low"])] : c.methods;
 }
 
 /** Everything the config reads (model, data files and folders), as absolute paths. */
@@ -267,7 +266,7 @@ export async function runAdapt(
     theta1 = (await model.save(join(c.out, "theta1"))).path;
     await model.release();
   }
-  const methods: CompareMethod[] = c.circuit.strategy === "auto" ? [...new Set<CompareMethod>([...c.methods, "ctsft", "ctsft-low"])] : c.methods;
+  const methods = adaptMethods(c);
   const total = c.targets.length * (c.targetSizes?.length ?? 1) * c.seeds.length * methods.length;
   let done = 0;
   const result: CompareResult = await compareMethods(rt, {

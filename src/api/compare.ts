@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { BadRequestError } from "../errors.ts";
 import type { DataRef } from "../schema/data.ts";
 import type { Faithfulness, ScoreMethod, Stability } from "../schema/scoring.ts";
 import type { ExecutorInput } from "../schema/sweep.ts";
@@ -218,6 +219,7 @@ const DEFAULT_LR: Record<CompareMethod, number> = { full: 5e-4, ctsft: 2e-3, "ct
  * others are kept.
  */
 export async function compareMethods(rt: Runtime, o: CompareOptions): Promise<CompareResult> {
+  await checkPlan(rt, o);
   const log = o.log ?? (() => undefined);
   const scorer = o.scorer ?? "cdt";
   const topK = o.topK ?? 2;
@@ -299,6 +301,35 @@ interface Cell {
   size: number | null;
   seed: number;
   method: CompareMethod;
+}
+
+/**
+ * Refuse, before any work, a plan whose runs would collide or train on other rows than it
+ * reports: a seed, method, target or related task given twice (runs and paired differences
+ * are keyed by them: a repeated seed would pair a run with its own twin and report no noise),
+ * or a `targetSizes` entry larger than a target's training set (read with its own `limit`).
+ * Refusals are `BadRequestError`s naming the field.
+ */
+export async function checkPlan(rt: Runtime, o: Pick<CompareOptions, "seeds" | "methods" | "targets" | "related" | "targetSizes">): Promise<void> {
+  const lists: [string, readonly (string | number)[]][] = [
+    ["seeds", o.seeds],
+    ["methods", o.methods],
+    ["targets", o.targets.map((t) => t.name)],
+    ["related", (o.related ?? []).map((t) => t.name)],
+  ];
+  for (const [path, xs] of lists) {
+    const twice = xs.find((x, i) => xs.indexOf(x) !== i);
+    if (twice !== undefined) throw new BadRequestError(`${path} names ${JSON.stringify(twice)} twice: give each once (runs are keyed by it)`, { path });
+  }
+  const largest = o.targetSizes?.length ? Math.max(...o.targetSizes) : undefined;
+  if (largest === undefined) return;
+  for (const [i, t] of o.targets.entries()) {
+    if ("handle" in t.train) continue;
+    const ds = await rt.data.load(t.train);
+    const n = ds.info.n;
+    await ds.release();
+    if (n < largest) throw new BadRequestError(`targetSizes asks for ${largest} examples, but targets.${i}.train has ${n}: give sizes up to ${n}, or more training data`, { path: "targetSizes" });
+  }
 }
 
 /** What every cell shares: the options, θ1's scores and the circuits chosen from them. */

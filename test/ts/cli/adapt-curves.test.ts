@@ -57,7 +57,7 @@ describe("ctsft adapt with targetSizes (data-efficiency curves)", () => {
     return file;
   };
 
-  it("refuses a size larger than a target's training set before any work, naming targetSizes", async () => {
+  it("refuses a size larger than a target's training set, or a seed given twice, before any work, naming the field", async () => {
     const file = await config({ targetSizes: [20, 41], out: join(dir, "refused") });
     const err = await run(process.execPath, [BIN, "adapt", "--config", file], { timeout: 120_000 }).then(
       () => assert.fail("adapt accepted targetSizes past the training set"),
@@ -66,6 +66,13 @@ describe("ctsft adapt with targetSizes (data-efficiency curves)", () => {
     assert.equal(err.code, 1);
     assert.match(err.stderr, /targetSizes asks for 41 examples, but targets\.0\.train has 40/);
     assert.ok(!existsSync(join(dir, "refused", "theta0")), "work started before the refusal");
+    // A repeated seed would pair runs with their own twins (no seed noise, false verdicts).
+    const twice = await run(process.execPath, [BIN, "adapt", "--config", await config({ seeds: [1, 1], out: join(dir, "refused-seeds") })], { timeout: 120_000 }).then(
+      () => assert.fail("adapt accepted a seed given twice"),
+      (e: { code: number; stderr: string }) => e,
+    );
+    assert.match(twice.stderr, /seeds names 1 twice/);
+    assert.ok(!existsSync(join(dir, "refused-seeds", "theta0")), "work started before the refusal");
   });
 
   it("writes the curves into results.json, report.md (with PNGs) and report.html, rendered in Chromium", { timeout: 400_000 }, async () => {
