@@ -145,8 +145,8 @@ export const GenerateRequest = z
     topK: z.number().int().min(1).optional(),
     /** Stop a prompt's generation when its text ends with one of these (transformers `stop_strings`). */
     stop: z.array(z.string().min(1)).min(1).optional(),
-    /** Seed of sampling (same seed, same settings: same text). */
-    seed: z.number().int().min(0).optional(),
+    /** Seed of sampling (same seed, same settings: same text); 0 to 2³² − 1, as numpy's, which transformers seeds with it. */
+    seed: z.number().int().min(0).max(2 ** 32 - 1).optional(),
     /** A delta name for every prompt, or one entry per prompt (`null`: the base model). */
     delta: DeltaChoice.optional(),
   })

@@ -12,6 +12,7 @@ from ..slots import FIELD_NAME
 
 Positive = Annotated[int, Meta(gt=0)]
 NonNegative = Annotated[int, Meta(ge=0)]
+SamplingSeed = Annotated[int, Meta(ge=0, le=2**32 - 1)]  # transformers.set_seed seeds numpy too: 32 bits
 PositiveFloat = Annotated[float, Meta(gt=0)]
 NonNegativeFloat = Annotated[float, Meta(ge=0)]
 Fraction = Annotated[float, Meta(ge=0, le=1)]

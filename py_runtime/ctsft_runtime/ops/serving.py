@@ -26,9 +26,9 @@ from .fields import (
     Labels,
     MaxLength,
     NonEmpty,
-    NonNegative,
     NonNegativeFloat,
     Positive,
+    SamplingSeed,
 )
 from .registry import op
 
@@ -259,7 +259,7 @@ class GenerateBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
     top_p: Annotated[float, msgspec.Meta(gt=0, le=1)] = 1.0
     top_k: Positive | None = None
     stop: Annotated[list[NonEmpty], msgspec.Meta(min_length=1)] | None = None
-    seed: NonNegative | None = None
+    seed: SamplingSeed | None = None
     delta: DeltaChoice | None = None
 
 

@@ -182,10 +182,12 @@ def test_bad_generate_input(env) -> None:
         ({"prompts": ["a"], "temperature": -1}, "body.temperature"),
         ({"prompts": ["a"], "stop": [""]}, "body.stop"),
         ({"prompts": ["a"], "delta": "bad name!"}, "body.delta"),
+        ({"prompts": ["a"], "temperature": 1, "seed": 2**32}, "body.seed"),  # numpy's seeds are 32 bits
     ):
         with pytest.raises(BadRequest) as e:
             call(state, "generate", {"model": handle, **body})
         assert (e.value.path or "").startswith(path), (body, e.value.path)
+    call(state, "generate", {"model": handle, "prompts": ["a"], "maxNewTokens": 2, "temperature": 1, "seed": 2**32 - 1})
     with pytest.raises(BadRequest) as e:
         call(state, "generate", {"model": handle, "prompts": ["a"], "delta": ["x", None]})
     assert e.value.path == "delta"

@@ -213,6 +213,7 @@ describe("serving: predict, generate and named deltas", { timeout: 300_000 }, ()
     assert.throws(() => model.generate([], {}), (e: unknown) => e instanceof BadRequestError && e.path === "body.prompts");
     assert.throws(() => model.generate(["a", "b"], { delta: ["easy"] }), (e: unknown) => e instanceof BadRequestError && e.path === "body.delta");
     assert.throws(() => model.generate("a", { topP: 0 }), (e: unknown) => e instanceof BadRequestError && e.path === "body.topP");
+    assert.throws(() => model.generate("a", { temperature: 1, seed: 2 ** 32 }), (e: unknown) => e instanceof BadRequestError && e.path === "body.seed");
     await assert.rejects(
       (async () => {
         for await (const _ of model.generate("good", { delta: "klingon" })) void _;
