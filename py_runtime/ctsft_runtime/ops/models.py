@@ -110,8 +110,16 @@ def create(ctx: OpContext, body: CreateBody) -> Reply:
     texts: list[str] = []
     for i, raw in enumerate(body.corpus):
         path = ctx.state.check_path(raw, f"corpus.{i}", must_exist=True)
+        if path.is_dir():
+            raise BadRequest(f"corpus entry {raw!r} is a directory: name the files in it", path=f"corpus.{i}")
         if path.suffix in (".txt", ".text", ""):
-            texts.extend(line for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
+            try:
+                text = path.read_text(encoding="utf-8")
+            except UnicodeDecodeError as e:
+                raise BadRequest(
+                    f"corpus entry {raw!r} is not valid UTF-8 (byte {e.start}); re-save it as UTF-8", path=f"corpus.{i}"
+                ) from e
+            texts.extend(line for line in text.splitlines() if line.strip())
         else:
             labeled = load_labeled(path, text_column=body.text_column, fields=body.fields)
             for example in labeled.texts:

@@ -35,11 +35,23 @@ HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?")
 _SPELLED_AS_PATH = (".", "/", "~")
 
 
+def expand_home(raw: str, field: str) -> Path:
+    """`raw` with `~` and `~name` expanded, as a shell would; a `~name` that names no user with
+    a home directory is refused naming the field (pathlib raises a bare RuntimeError)."""
+    try:
+        return Path(raw).expanduser()
+    except RuntimeError as e:
+        raise BadRequest(
+            f"{raw!r} begins with '~', which names a user's home, and {e}; write ./{raw} for a file so named",
+            path=field,
+        ) from e
+
+
 def confine(root: Path, raw: str, field: str) -> Path:
     """`raw` resolved against `root` (links followed); refused unless it ends inside `root`.
     A directory is also checked with `check_tree`."""
     root = root.resolve()
-    p = (root / Path(raw).expanduser()).resolve()
+    p = (root / expand_home(raw, field)).resolve()
     if not p.is_relative_to(root):
         raise BadRequest(f"path {raw!r} is outside the runtime's root {root}", path=field)
     if p.is_dir():
@@ -107,7 +119,7 @@ def model_source(root: Path | None, raw: str, *, allow_download: bool, field: st
     if not raw or "\x00" in raw:
         raise BadRequest("source is empty or contains NUL", path=field)
     if root is None:
-        p = Path(raw).expanduser()
+        p = expand_home(raw, field)
         if p.exists() or raw.startswith(_SPELLED_AS_PATH):
             if not p.exists():
                 raise BadRequest(f"{raw!r} does not exist", path=field)

@@ -60,11 +60,11 @@ class RuntimeState:
         """Resolve a path received over the wire; refuse NULs and, in remote mode, escapes:
         resolved against the root with every link followed, it must end inside the root, and
         a directory must hold no link leading out of it (rule: `ops/paths.py`)."""
-        from .paths import confine
+        from .paths import confine, expand_home
 
         if not raw or "\x00" in raw:
             raise BadRequest("path is empty or contains NUL", path=field_path)
-        p = Path(raw).expanduser() if self.path_root is None else confine(self.path_root, raw, field_path)
+        p = expand_home(raw, field_path) if self.path_root is None else confine(self.path_root, raw, field_path)
         if must_exist and not p.exists():
             raise BadRequest(f"{raw!r} does not exist", path=field_path)
         return p

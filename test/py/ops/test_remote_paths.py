@@ -129,3 +129,16 @@ def test_check_path_rules(layout) -> None:
     (root.parent / "root-link").symlink_to(root, target_is_directory=True)
     linked = RuntimeState(path_root=Path(os.path.relpath(root.parent / "root-link")))
     assert linked.check_path("models/theta1", "f") == (root / "models" / "theta1").resolve()
+
+
+def test_a_tilde_name_that_is_no_user_is_a_bad_request(layout) -> None:
+    # pathlib's expanduser raises a bare RuntimeError for `~name` without such a user: it
+    # used to reach the client as an internal error.
+    _, _, _, remote = layout
+    for state in (remote, RuntimeState()):
+        with pytest.raises(BadRequest, match="names a user's home") as info:
+            state.check_path("~no-such-user-ctsft/train.csv", "data.path")
+        assert info.value.path == "data.path"
+    with pytest.raises(BadRequest, match="names a user's home") as info:
+        call(RuntimeState(), "model.load", {"source": "~no-such-user-ctsft/theta1"})
+    assert info.value.path == "source"

@@ -124,3 +124,14 @@ def test_adapter_config_not_an_object(state, ckpt, tmp_path) -> None:
     adapter.mkdir()
     (adapter / "adapter_config.json").write_text("[1, 2]")
     _bad(state, "delta.apply", {"model": handle, "delta": str(adapter)}, "delta", "not an object")
+
+
+def test_corpus_folder_or_non_utf8_text(state, tmp_path) -> None:
+    good = tmp_path / "good.txt"
+    good.write_text("a few words\n", encoding="utf-8")
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes(b"caf\xe9 au lait\n")
+    geometry = {"family": "llama", "layers": 1, "heads": 2, "dModel": 16, "vocab": 300, "out": str(tmp_path / "m")}
+    _bad(state, "model.create", {**geometry, "corpus": [str(good), str(tmp_path)]}, "corpus.1", "is a directory")
+    _bad(state, "model.create", {**geometry, "corpus": [str(latin)]}, "corpus.0", "not valid UTF-8")
+    assert not (tmp_path / "m").exists()
