@@ -47,6 +47,7 @@ export function program(): Command {
     .version(packageVersion(), "-V, --version", "print the ctsft version")
     .helpOption("-h, --help", "show help")
     .helpCommand("help [command]", "show help for a command")
+    .enablePositionalOptions()
     .addHelpText("after", EXIT_CODES);
   for (const make of [demoCommand, adaptCommand, setupCommand, doctorCommand, serveCommand, keysCommand, newModelCommand, trainCommand, evaluateCommand, predictCommand, generateCommand, scoreCommand, deltaCommand, circuitCommand, rayCommand]) {
     root.addCommand(make());

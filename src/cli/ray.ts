@@ -16,6 +16,9 @@ export function rayCommand(): Command {
     )
     .usage("<ray arguments…>")
     .argument("<args...>", "passed to `ray` unchanged")
+    // Everything after the first argument is Ray's, `--`, `-h` and `-V` included (the root
+    // program reads its own options only before the command: enablePositionalOptions).
+    .passThroughOptions()
     .allowUnknownOption()
     .action(async (args: string[]) => {
       const env = await setup({ with: ["ray"] });
