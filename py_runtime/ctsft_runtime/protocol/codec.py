@@ -30,6 +30,11 @@ def encode_frames(header: Header, tensors: dict[str, WireTensor] | None = None) 
     return [_encoder.encode(header), *frames]
 
 
+# msgspec decodes nested arrays and maps recursively: a few hundred kB of `[[[…]]]` exhausts
+# Python's stack.
+TOO_DEEP = "the message nests arrays or maps too deeply"
+
+
 def decode_header(frame: bytes | memoryview) -> RawHeader:
     if len(frame) > MAX_HEADER_BYTES:
         raise BadRequest(f"header of {len(frame)} bytes exceeds the {MAX_HEADER_BYTES}-byte limit")
@@ -39,6 +44,8 @@ def decode_header(frame: bytes | memoryview) -> RawHeader:
         raise BadRequest(f"invalid header: {e}", path=_path_of(e)) from None
     except msgspec.DecodeError as e:
         raise BadRequest(f"header is not valid msgpack: {e}") from None
+    except RecursionError:
+        raise BadRequest(TOO_DEEP) from None
 
 
 def decode_frames(
@@ -96,7 +103,10 @@ def decode_body(raw: msgspec.Raw, typ: type) -> Any:
         raise BadRequest(f"invalid body: {e}", path=f"body.{field}" if field else "body") from None
     except msgspec.DecodeError as e:
         raise BadRequest(f"invalid body: {e}", path="body") from None
+    except RecursionError:
+        raise BadRequest(TOO_DEEP, path="body") from None
     # 0xc0 (nil) never occurs inside UTF-8 text, so most bodies skip the second, untyped decode.
+    # (It cannot recurse deeper than the typed decode above, which succeeded.)
     if b"\xc0" in data and (field := explicit_null(msgspec.msgpack.decode(data), typ)):
         raise BadRequest(
             f"invalid body: {field} is null; leave an optional field out instead - at `$.{field}`",

@@ -229,7 +229,7 @@ class Server:
                 self._submit(tenant, peer, header, tensors)
         except Exception as e:  # a bug here must not stop the I/O thread: answer and go on
             err, tb = typed_error(e)
-            self._send_now(peer, Header(PROTOCOL_VERSION, request_id, "error", op, 0, self._error_body(err, op, tb)))
+            self._send_now(peer, Header(PROTOCOL_VERSION, request_id, "error", op, 0, self.error_body(err, op, tb)))
 
     def _hello(self) -> dict[str, Any]:
         body = hello_body()
@@ -294,7 +294,7 @@ class Server:
             err = Cancelled(f"job {job.id} was attached by another connection")
             self._send_now(
                 old_peer,
-                Header(PROTOCOL_VERSION, job.id, "error", job.op, old_cursor, self._error_body(err, job.op, None)),
+                Header(PROTOCOL_VERSION, job.id, "error", job.op, old_cursor, self.error_body(err, job.op, None)),
             )
 
     def _flush(self) -> bool:
@@ -344,7 +344,7 @@ class Server:
             for job in list(tenant.jobs.values()):
                 if not job.final:
                     err = Cancelled(f"{job.op} cancelled: the runtime is shutting down")
-                    job.append("error", self._error_body(err, job.op, None), None, self.stopping)
+                    job.append("error", self.error_body(err, job.op, None), None, self.stopping)
         deadline = time.monotonic() + 0.5
         while self._flush() and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -413,7 +413,7 @@ class Server:
                     err, tb = typed_error(e)
             if err is not None:
                 job.state = "cancelled" if isinstance(err, Cancelled) or err.code == "cancelled" else "failed"
-                job.append("error", self._error_body(err, job.op, tb, body_error=True), None, self.stopping)
+                job.append("error", self.error_body(err, job.op, tb, body_error=True), None, self.stopping)
         finally:
             job.finished = time.monotonic()
             job.body, job.tensors, job.raw_body = None, {}, None  # the request's memory is not needed any more
@@ -421,7 +421,7 @@ class Server:
             self.tenants.touch(job.owner)
             self.wake()
 
-    def _error_body(self, err: CtsftError, op: str, tb: str | None, *, body_error: bool = False) -> ErrorBody:
+    def error_body(self, err: CtsftError, op: str, tb: str | None, *, body_error: bool = False) -> ErrorBody:
         """The wire form of an error. Paths a handler raised name body fields: prefix them.
         Remote clients get no tracebacks and no file contents (the server logs the details)."""
         path = err.path

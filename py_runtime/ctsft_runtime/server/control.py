@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 import zmq
 
-from ..errors import BadRequest, CtsftError, Forbidden, VersionMismatch
+from ..errors import BadRequest, Forbidden, VersionMismatch
 from ..ops.system import Empty
-from ..protocol import PROTOCOL_VERSION, ErrorBody, Header
+from ..protocol import PROTOCOL_VERSION, Header
 from ..protocol.codec import decode_body, decode_header
 from .tenants import tenant_key
 
@@ -72,9 +72,11 @@ class Control:
             self.server.tenants.touch(key)  # any control message shows the client is alive
             body = self._dispatch(key, header.kind, op, header.body)
             self._send(peer, Header(PROTOCOL_VERSION, request_id, "result", op, 0, body))
-        except CtsftError as e:
-            err = ErrorBody(e.code, e.message, e.detail, None, e.path)
-            self._send(peer, Header(PROTOCOL_VERSION, request_id, "error", op, 0, err))
+        except Exception as e:  # anything else would end this thread, and cancel/status for every client
+            from .app import typed_error
+
+            err, tb = typed_error(e)
+            self._send(peer, Header(PROTOCOL_VERSION, request_id, "error", op, 0, self.server.error_body(err, op, tb)))
 
     def _dispatch(self, key: str, kind: str, op: str, raw: msgspec.Raw) -> dict[str, Any]:
         if kind == "cancel":

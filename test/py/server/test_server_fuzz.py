@@ -116,6 +116,26 @@ def test_the_control_socket_checks_version_and_bodies(raw: Raw) -> None:
     _ping(raw)  # `shutdown {x: 1}` did not shut anything down
 
 
+def _deep_header(op: str, depth: int = 200_000) -> bytes:
+    """A header whose body is `depth` nested one-element arrays (200 kB, under the 1 MiB cap)."""
+    fields = {"v": 1, "id": "deep", "kind": "req", "op": op, "seq": 0, "bufs": []}
+    enc = msgspec.msgpack.encode
+    pairs = b"".join(enc(k) + enc(v) for k, v in fields.items())
+    return b"\x87" + pairs + enc("body") + b"\x91" * depth + b"\xc0"
+
+
+def test_a_deeply_nested_body_is_refused_and_both_sockets_keep_serving(raw: Raw) -> None:
+    # msgspec decodes nesting recursively: the RecursionError used to end the control thread
+    # (cancel and status gone for every client).
+    for sock, op in ((raw.control, "status"), (raw, "echo")):
+        reply = sock.exchange([_deep_header(op)])
+        # The header did not decode, so its id is unknown.
+        assert (reply["kind"], reply["id"], reply["body"]["code"]) == ("error", "", "bad_request"), reply
+        assert "too deeply" in reply["body"]["message"]
+    assert raw.control.exchange([_header(op="status")])["kind"] == "result"
+    _ping(raw)
+
+
 def test_hello_bodies_are_checked(raw: Raw) -> None:
     bad = raw.exchange([_header(kind="hello", op="hello", body={"x": 1})])
     assert bad["kind"] == "error" and bad["body"]["code"] == "bad_request"
