@@ -9,8 +9,8 @@ and nothing else, links included:
   must hold no link, at any depth, that leads outside the root, since the loaders open the
   files inside it by name (`model.safetensors`, `jav/train.csv`, ...); a checkpoint's
   shard index must name shards inside the root too;
-- `model.load`'s source is a path when it is spelled as one (`./`, `/`, `~`) or when
-  something of that name exists under the root; otherwise it is a Hugging Face hub id, used
+- `model.load`'s source is a path when it is spelled as one (`./`, `/`, `~`, or with a
+  `..` part) or when something of that name exists under the root; otherwise it is a Hugging Face hub id, used
   only with `allowDownload` (the hub cache is outside the root) and only when it is
   syntactically a hub id and names nothing relative to the server's working directory
   (transformers would read that as a local folder).
@@ -51,8 +51,10 @@ def confine(root: Path, raw: str, field: str) -> Path:
     """`raw` resolved against `root` (links followed); refused unless it ends inside `root`.
     A directory is also checked with `check_tree`."""
     root = root.resolve()
-    p = (root / expand_home(raw, field)).resolve()
-    if not p.is_relative_to(root):
+    # `~` is not expanded here: the server's home is outside the root anyway, and whether
+    # `~name` expands would tell a client which users the host has.
+    p = (root / raw).resolve()
+    if raw.startswith("~") or not p.is_relative_to(root):
         raise BadRequest(f"path {raw!r} is outside the runtime's root {root}", path=field)
     if p.is_dir():
         check_tree(root, p, raw, field)
@@ -126,7 +128,9 @@ def model_source(root: Path | None, raw: str, *, allow_download: bool, field: st
             return str(p)
         return raw
     root = root.resolve()
-    if raw.startswith(_SPELLED_AS_PATH) or os.path.lexists(root / raw):
+    # A `..` part makes it a path (no hub id has one), so that the existence check cannot
+    # follow `d/../../x` out of the root and tell the client what is there.
+    if raw.startswith(_SPELLED_AS_PATH) or ".." in Path(raw).parts or os.path.lexists(root / raw):
         p = confine(root, raw, field)
         if not p.exists():
             raise BadRequest(f"{raw!r} does not exist under the runtime's root", path=field)

@@ -133,12 +133,30 @@ def test_check_path_rules(layout) -> None:
 
 def test_a_tilde_name_that_is_no_user_is_a_bad_request(layout) -> None:
     # pathlib's expanduser raises a bare RuntimeError for `~name` without such a user: it
-    # used to reach the client as an internal error.
+    # used to reach the client as an internal error. A remote client gets the same refusal
+    # for every `~` path, so that it cannot tell which users the host has.
     _, _, _, remote = layout
-    for state in (remote, RuntimeState()):
-        with pytest.raises(BadRequest, match="names a user's home") as info:
-            state.check_path("~no-such-user-ctsft/train.csv", "data.path")
-        assert info.value.path == "data.path"
+    with pytest.raises(BadRequest, match="names a user's home") as info:
+        RuntimeState().check_path("~no-such-user-ctsft/train.csv", "data.path")
+    assert info.value.path == "data.path"
     with pytest.raises(BadRequest, match="names a user's home") as info:
         call(RuntimeState(), "model.load", {"source": "~no-such-user-ctsft/theta1"})
     assert info.value.path == "source"
+    for raw in ("~no-such-user-ctsft/x", "~root/x", "~"):
+        with pytest.raises(BadRequest, match="outside the runtime's root") as info:
+            remote.check_path(raw, "data.path")
+        assert info.value.path == "data.path"
+
+
+def test_a_remote_source_climbing_out_gets_one_answer_whether_or_not_its_target_exists(layout) -> None:
+    root, outside, _, state = layout
+    (outside / "secret").mkdir()
+    answers = set()
+    for target in ("secret", "no-such-thing"):
+        # `models` exists under the root; the rest climbs out of it.
+        depth = len(root.relative_to(root.anchor).parts) + 1
+        raw = "models/" + "../" * depth + str(outside.relative_to(outside.anchor) / target)
+        answers.add(
+            _refused(state, "model.load", {"source": raw}, "outside the runtime's root").message.replace(raw, "RAW")
+        )
+    assert len(answers) == 1, answers
