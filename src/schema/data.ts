@@ -68,6 +68,7 @@ export const DataLoadResult = z.object({ handle: z.string(), info: DatasetInfo }
 /** The synthetic multilingual task: a source language and targets at chosen distances. */
 export const SyntheticRequest = z
   .object({
+    /** The folder to write (`<out>/<language>/{train,valid,test}.csv`). */
     out: z.string().min(1),
     /** @defaultValue `0` */
     seed: z.number().int().default(0),
@@ -80,6 +81,12 @@ export const SyntheticRequest = z
     nValid: z.number().int().positive().default(100),
     /** @defaultValue `300` */
     nTest: z.number().int().positive().default(300),
+    /** Replace a non-empty `out` that ctsft did not write, those files included (`out` is written whole, as every
+     * save: absent, empty or a folder ctsft wrote otherwise). Never the working directory, a remote path root, home,
+     * or a parent of them.
+     * @defaultValue `false`
+     */
+    overwrite: z.boolean().default(false),
   })
   .strict();
 /** Result of `data.synthetic`: the CSV files per language and split. */
