@@ -1,12 +1,14 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
-import { dirname, isAbsolute, join, relative, resolve } from "node:path";
+import { dirname, isAbsolute, join, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { BadRequestError } from "../errors.ts";
 import { MARKER_FILE, readMarker, writeFileAtomic } from "../internal/atomic.ts";
+import { isInside } from "../internal/paths.ts";
 import { AdaptConfig, type AdaptConfigInput } from "../schema/adapt.ts";
 import type { DataRef } from "../schema/data.ts";
 import type { Faithfulness, ScoreMethod, Stability } from "../schema/scoring.ts";
 import { checkPlan, chooseStrategy, type CompareFailure, type CompareMethod, type CompareResult, type CompareRow, compareMethods } from "./compare.ts";
+import { checkInsideRoot, parseExecutor } from "./sweep.ts";
 import type { Curve } from "../report/model.ts";
 import type { Runtime } from "./runtime.ts";
 import { scoreDiagnostics } from "./scoring.ts";
@@ -160,6 +162,8 @@ async function preflight(rt: Runtime, c: AdaptConfig): Promise<void> {
     }
   }
   await checkPlan(rt, { ...c, methods: adaptMethods(c) });
+  // Here, not only in compareMethods: that runs after θ0 is built and competence-tuned.
+  checkInsideRoot(parseExecutor(c.executor), [...inputsOf(c), c.out]);
   checkOut(c);
 }
 
@@ -191,7 +195,7 @@ function checkOut(c: AdaptConfig): void {
   const inputs = inputsOf(c);
   const foreign = readdirSync(c.out).filter((name) => {
     const entry = resolve(c.out, name);
-    if (inputs.some((p) => p === entry || !relative(entry, p).startsWith(".."))) return false;
+    if (inputs.some((p) => isInside(entry, p))) return false;
     return !(statSync(entry).isDirectory() && readMarker(entry) !== undefined);
   });
   if (foreign.length > 0) {

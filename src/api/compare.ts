@@ -224,7 +224,7 @@ export async function compareMethods(rt: Runtime, o: CompareOptions): Promise<Co
   const scorer = o.scorer ?? "cdt";
   const topK = o.topK ?? 2;
   const executor = parseExecutor(o.executor);
-  const dataPaths = [o.discovery, o.sourceTest, ...o.targets.flatMap((t) => [t.train, t.test, t.valid])].map((d) => (d && "path" in d ? d.path : d && "nusax" in d ? d.nusax.dir : undefined));
+  const dataPaths = [o.discovery, o.sourceTest, ...o.targets.flatMap((t) => [t.train, t.test, t.valid]), ...(o.related ?? []).map((t) => t.test)].map((d) => (d && "path" in d ? d.path : d && "nusax" in d ? d.nusax.dir : undefined));
   checkInsideRoot(executor, [o.model, o.workDir, ...dataPaths]);
   const theta1 = await rt.models.load({ source: o.model });
   const source = await forgettingOf(rt, theta1.id, o);

@@ -19,7 +19,8 @@ export interface AttachOptions<O extends OpName> {
  * connection that started it drops (a flaky network, a restarted client), and a new
  * connection with the same key can list it and re-attach to its stream. The runtime keeps a
  * bounded buffer of each job's messages (`ctsft serve --job-buffer`) and a finished job's
- * result until it is delivered or the client has been idle for `--ttl`.
+ * result until it is delivered or the client has been idle for `--ttl` (at most the newest
+ * 64 undelivered results per client).
  */
 export class Jobs {
   constructor(private readonly conn: () => Connection) {}

@@ -3,9 +3,10 @@
 // resources asked for. The cell code is the caller's and the same on both: it gets a Runtime
 // and a cell. A cell that throws is reported with its error and the other cells go on.
 import { hostname } from "node:os";
-import { isAbsolute, relative, resolve, sep } from "node:path";
+import { isAbsolute, resolve } from "node:path";
 import { curveKeyPair } from "zeromq";
 import { BadRequestError, CtsftError, RuntimeLostError } from "../errors.ts";
+import { isInside } from "../internal/paths.ts";
 import { Executor, type ExecutorInput, type RayExecutor } from "../schema/sweep.ts";
 import { launchRay } from "../transport/launch-ray.ts";
 import { Runtime } from "./runtime.ts";
@@ -108,9 +109,7 @@ export function checkInsideRoot(executor: Executor, paths: (string | undefined)[
   const root = rayRoot(executor);
   for (const p of paths) {
     if (p === undefined || !isAbsolute(p)) continue;
-    const rel = relative(root, resolve(p));
-    // `..` or `../…`, not a name like `..cache` that merely begins with two dots.
-    if (rel === ".." || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
+    if (!isInside(root, p)) {
       throw new BadRequestError(`${p} lies outside the Ray workers' root ${root}; set executor.root to a directory that holds the data, the model and the output, and that every node sees at the same path`, {
         path: "executor.root",
       });

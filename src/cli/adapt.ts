@@ -13,7 +13,7 @@ export function adaptCommand(): Command {
     .summary("the whole pipeline on your model and data, from a config file (--config FILE)")
     .description(
       "The whole CT-SFT comparison on your model (a directory, hub id or .gguf) and data, from a YAML or JSON config " +
-        "(every field: docs/guide.md, `ctsft adapt`). Prints the results table, verdicts and θ1's scoring checks, and writes a report.",
+        "(every field with its default: the AdaptConfig type in the API docs, src/schema/adapt.ts; docs/guide.md, `ctsft adapt`, explains them). Prints the results table, verdicts and θ1's scoring checks, and writes a report.",
     )
     .usage("--config FILE.yaml|json [--json]")
     .addOption(required("--config <FILE>", "the config (YAML or JSON)"))

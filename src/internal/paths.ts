@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { MODULE_DIR } from "./module-dir.ts";
 
 /** The nearest folder at or above `from` whose package.json names the ctsft package: the
@@ -21,3 +21,10 @@ export const PACKAGE_ROOT = findPackageRoot(MODULE_DIR);
 
 /** The runtime's Python sources, put on PYTHONPATH so the runtime always matches this SDK. */
 export const PY_RUNTIME_DIR = resolve(PACKAGE_ROOT, "py_runtime");
+
+/** Whether `path` is `dir` or lies under it (lexically, both resolved): `..` or `../…`
+ * climbs out, a name like `..cache` that merely begins with two dots does not. */
+export function isInside(dir: string, path: string): boolean {
+  const rel = relative(resolve(dir), resolve(path));
+  return !(rel === ".." || rel.startsWith(`..${sep}`) || isAbsolute(rel));
+}

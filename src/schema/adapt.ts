@@ -19,10 +19,7 @@ export const AdaptConfig = z
     dtype: z.enum(["auto", "float32", "bfloat16", "float16"]).default("auto"),
     /** @defaultValue `"auto"` */
     device: z.string().default("auto"),
-    /**
-     * The high-resource proxy language: competence tuning, circuit discovery, forgetting.
-     * @defaultValue `"proxy"`
-     */
+    /** The high-resource proxy language: competence tuning, circuit discovery, forgetting (`name` defaults to `"proxy"`). */
     proxy: z.object({ name: z.string().default("proxy"), train: DataRef, valid: DataRef, test: DataRef }).strict(),
     /** Target languages: the few examples to adapt on, a test set, optionally a validation set (needed by strategy auto). */
     targets: z.array(z.object({ name: z.string().min(1), train: DataRef, test: DataRef, valid: DataRef.optional() }).strict()).min(1),
@@ -48,13 +45,13 @@ export const AdaptConfig = z
       .default({ epochs: 3, lr: 1e-3, batchSize: 16 }),
     scorer: ScoreMethod.default("cdt"),
     /**
-     * Discovery set: this many proxy validation examples per class.
-     * @defaultValue `24`
+     * Discovery set: `perClass` proxy validation examples per class.
+     * @defaultValue `{ perClass: 24 }`
      */
     discovery: z.object({ perClass: z.number().int().positive().default(24) }).strict().default({ perClass: 24 }),
     /**
-     * Circuit size and the editing-vs-preserving choice: `circuit` (highest relevance), `low` (near-zero heads), `auto` (per target, by validation accuracy).
-     * @defaultValue `2`
+     * Circuit size (`topK` heads) and the editing-vs-preserving choice (`strategy`): `circuit` (highest relevance), `low` (near-zero heads), `auto` (per target, by validation accuracy).
+     * @defaultValue `{ topK: 2, strategy: "circuit" }`
      */
     circuit: z.object({ topK: z.number().int().positive().default(2), strategy: z.enum(["circuit", "low", "auto"]).default("circuit") }).strict().default({ topK: 2, strategy: "circuit" }),
     /**

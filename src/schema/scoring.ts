@@ -44,7 +44,7 @@ export const ScoreRequest = z
     /** Check the scorer against exact mean-ablation on a label-balanced subsample of the
      * discovery set (`examples` rows, default 64) and report the Spearman correlation
      * (`faithfulness` in the result); `false` skips it. Ignored for `ablation` itself.
-     * @defaultValue `64`
+     * @defaultValue `true` (64 rows)
      */
     faithfulness: z.union([z.boolean(), z.object({ examples: z.number().int().min(2).default(64) }).strict()]).default(true),
     /**
