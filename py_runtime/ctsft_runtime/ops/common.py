@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -57,6 +58,7 @@ def resolve_data(
     `fields` are the columns a file is read from when `ref` names neither fields nor a
     text column (the model's task's, so a pair-input checkpoint reads new files alike)."""
     from ..data import balanced_subsample, load_labeled, nusax
+    from ..data.nusax import NUSAX_ENV
 
     given = [k for k in ("handle", "path", "nusax") if getattr(ref, k) is not None]
     if len(given) != 1:
@@ -87,7 +89,9 @@ def resolve_data(
         )
     else:
         assert ref.nusax is not None
-        root = state.check_path(ref.nusax.dir, f"{field}.nusax.dir") if ref.nusax.dir else None
+        # A remote runtime confines the server's $CTSFT_NUSAX_DIR default like any path a client names.
+        given = ref.nusax.dir or (os.environ.get(NUSAX_ENV) if state.path_root is not None else None)
+        root = state.check_path(given, f"{field}.nusax.dir") if given else None
         ds = nusax(root, ref.nusax.lang, ref.nusax.split, limit=limit)
         ds = align_labels(ds, wanted, field) if wanted else ds
     if ref.skip is not None:

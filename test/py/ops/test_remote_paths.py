@@ -160,3 +160,17 @@ def test_a_remote_source_climbing_out_gets_one_answer_whether_or_not_its_target_
             _refused(state, "model.load", {"source": raw}, "outside the runtime's root").message.replace(raw, "RAW")
         )
     assert len(answers) == 1, answers
+
+
+def test_the_servers_nusax_default_is_confined_too(layout, synthetic_task, monkeypatch) -> None:
+    # Without `dir`, NusaX is read from the server's $CTSFT_NUSAX_DIR: outside the root it is
+    # refused like any path, inside it loads.
+    root, outside, _, state = layout
+    write_task_csv({"jav": synthetic_task["src"]}, outside / "nusax")
+    body = {"data": {"nusax": {"lang": "jav", "split": "train"}}}
+    monkeypatch.setenv("CTSFT_NUSAX_DIR", str(outside / "nusax"))
+    err = _refused(state, "data.load", body, "outside the runtime's root")
+    assert err.path == "data.nusax.dir"
+    shutil.copytree(outside / "nusax", root / "nusax")
+    monkeypatch.setenv("CTSFT_NUSAX_DIR", str(root / "nusax"))
+    assert call(state, "data.load", body).body["info"]["n"] == len(synthetic_task["src"]["train"])
