@@ -98,8 +98,12 @@ class Leader:
             return error
         for rank, rec in enumerate(records):
             if rec is not None and rec[0] != _OUT_OF_STEP:
-                code, message, detail, path = rec
-                err = CtsftError(f"rank {rank} of {self.ranks.world}: {message}", detail=detail, path=path)
+                code, message, detail, path, remote = rec
+                where = f"rank {rank} of {self.ranks.world}: "
+                # A remote client is told the follower's remote-safe message, as for rank 0's own.
+                err = CtsftError(
+                    where + message, detail=detail, path=path, remote_message=None if remote is None else where + remote
+                )
                 err.code = code  # the follower's error kind, on this instance
                 return err
         return error
@@ -174,8 +178,8 @@ def agree(ranks: Ranks, error: CtsftError | None) -> list[Any] | None:
     return gather(ranks, _record(error)) if failed else None
 
 
-def _record(error: CtsftError | None) -> tuple[str, str, str | None, str | None] | None:
-    return None if error is None else (error.code, error.message, error.detail, error.path)
+def _record(error: CtsftError | None) -> tuple[str, str, str | None, str | None, str | None] | None:
+    return None if error is None else (error.code, error.message, error.detail, error.path, error.remote_message)
 
 
 @dataclass
