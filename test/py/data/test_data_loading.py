@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from asserts import raises_bad
 
 from ctsft_runtime.data import LabeledSet, load_labeled
@@ -129,21 +130,25 @@ def test_missing_value_names_row(tmp_path: Path) -> None:
         load_labeled(write(tmp_path, "d.jsonl", '{"text":"a","label":1}\n{"label":1}\n'))
 
 
-def test_rows_the_csv_module_would_read_wrong_are_refused(tmp_path: Path) -> None:
-    # A missing label (pandas writes `text,`), a line of commas, an unquoted comma in a text,
-    # a repeated header column: each used to load quietly as another class or the wrong column.
-    with raises_bad("label_column", "row 2 of"):
-        load_labeled(write(tmp_path, "d.csv", "text,label\na,x\ngood film,\n"))
-    with raises_bad("label_column", "empty label"):
-        load_labeled(write(tmp_path, "d.csv", "text,label\na,x\n,\n"))
-    with raises_bad("label_column", "empty label"):
-        load_labeled(write(tmp_path, "d.jsonl", '{"text":"a","label":"  "}\n'))
-    with raises_bad("path", "row 1 of"):
-        load_labeled(write(tmp_path, "d.csv", "text,label\nhello, world,positive\n"))
-    with raises_bad("path", "quote a text that holds a tab"):
-        load_labeled(write(tmp_path, "d.tsv", "text\tlabel\na\tb\tx\n"))
-    with raises_bad("path", "['text'] more than once"):
-        load_labeled(write(tmp_path, "d.csv", "text,label,text\na,x,b\n"))
+@pytest.mark.parametrize(
+    ("name", "content", "field", "phrase"),
+    [
+        # A missing label (pandas writes `text,`), a line of commas, a blank JSON label, an
+        # unquoted comma or tab in a text, a repeated header column: each used to load quietly
+        # as another class or the wrong column.
+        ("d.csv", "text,label\na,x\ngood film,\n", "label_column", "row 2 of"),
+        ("d.csv", "text,label\na,x\n,\n", "label_column", "empty label"),
+        ("d.jsonl", '{"text":"a","label":"  "}\n', "label_column", "empty label"),
+        ("d.csv", "text,label\nhello, world,positive\n", "path", "row 1 of"),
+        ("d.tsv", "text\tlabel\na\tb\tx\n", "path", "quote a text that holds a tab"),
+        ("d.csv", "text,label,text\na,x,b\n", "path", "['text'] more than once"),
+    ],
+)
+def test_rows_the_csv_module_would_read_wrong_are_refused(
+    tmp_path: Path, name: str, content: str, field: str, phrase: str
+) -> None:
+    with raises_bad(field, phrase):
+        load_labeled(write(tmp_path, name, content))
 
 
 def test_bad_encoding_and_limit(tmp_path: Path) -> None:
