@@ -4,8 +4,8 @@
  * 3 seeds each. For each: every head scored on a label-balanced discovery set from ind train
  * (70 per class) with exact mean-ablation and with `cdt` under each attention rule; the
  * Spearman of each against ablation; cdt's stability figure (max |rel| / max |true|) on every
- * example of ind valid and test; ind test accuracy with the top-k cdt circuit mean-ablated
- * against the median of 10 random same-size head sets, and the drop of the most damaging
+ * example of ind valid and test; ind test accuracy with the top-k cdt circuit mean-ablated (and
+ * the top-k by exact ablation itself) against the median of 10 random same-size head sets, and the drop of the most damaging
  * same-size set of all (every set tried when there are at most MAX_SETS: what no selector can
  * beat on that test set, so whether "≥ 3× random" is reachable at all). Needs CTSFT_NUSAX_DIR; figures are
  * recorded in docs/method.md. BENCH_FAMILIES, BENCH_SEEDS, BENCH_K, BENCH_PER_CLASS shorten it.
@@ -86,6 +86,9 @@ export async function run(_: BenchOptions): Promise<BenchResult> {
         drops.push(full - (await accuracy(pick)));
       }
       const circuitDrop = full - (await accuracy(top));
+      // The same size of circuit chosen by exact mean-ablation itself: what a perfectly faithful scorer would pick.
+      const ablationTop = rankHeads(ablation.scores).slice(0, k).map((h) => [h.layer, h.head] as [number, number]);
+      const ablationCircuitDrop = full - (await accuracy(ablationTop));
       let best: { set: [number, number][]; drop: number } | null = null;
       if (choose(all.length, k) <= MAX_SETS) {
         for (const set of subsets(all, k)) {
@@ -99,6 +102,8 @@ export async function run(_: BenchOptions): Promise<BenchResult> {
         circuit_drop: circuitDrop,
         random_drop_median: median(drops),
         circuit_vs_random: circuitDrop / median(drops),
+        ablation_circuit: ablationTop,
+        ablation_circuit_drop: ablationCircuitDrop,
         best_set: best?.set ?? null,
         best_drop: best?.drop ?? null,
         best_vs_random: best ? best.drop / median(drops) : null,
@@ -117,6 +122,7 @@ export async function run(_: BenchOptions): Promise<BenchResult> {
       median_spearman_attribution: median(mine.map((r) => r.attribution as number)),
       max_ratio_heldout: Math.max(...PATTERNS.flatMap((p) => figure(p, "max_ratio_heldout"))),
       median_circuit_drop: median(mine.map((r) => r.circuit_drop as number)),
+      median_ablation_circuit_drop: median(mine.map((r) => r.ablation_circuit_drop as number)),
       median_random_drop: median(mine.map((r) => r.random_drop_median as number)),
       median_best_drop: mine.some((r) => r.best_drop === null) ? null : median(mine.map((r) => r.best_drop as number)),
     };
