@@ -33,6 +33,7 @@ export {
 } from "./errors.ts";
 export { EmbeddedUnavailableError } from "./transport/launch-embedded.ts";
 export {
+  ABLATION_BELOW,
   compareMethods,
   meanStd,
   type CompareFailure,

@@ -28,8 +28,10 @@ export interface AdaptResult {
   sourceLmLossBefore: number | null;
   /** θ1's accuracy on each related task, by name. */
   relatedAccBefore: Record<string, number>;
-  /** The head scorer that chose the circuit. */
+  /** The head scorer that chose the circuit: the config's, or `ablation` after a fallback (`ablationBelow`). */
   scorer: ScoreMethod;
+  /** The config's scorer when its faithfulness was too low and `ablation` chose the circuit instead; else null. */
+  fallbackFrom: ScoreMethod | null;
   /** θ1's scorer checked against exact mean-ablation (null when not reported or the scorer is ablation). */
   faithfulness: Faithfulness | null;
   /** cdt's numerical stability on θ1 (null for other scorers). */
@@ -82,7 +84,7 @@ export function parseAdaptConfig(raw: unknown, baseDir: string): AdaptConfig {
 
 /** θ1's faithfulness and stability lines as setup entries ("faithfulness (θ1)": "Spearman 0.31 with …"); warnings are shown apart. */
 function scoringChecks(r: CompareResult): Record<string, string> {
-  const lines = scoreDiagnostics({ method: r.scorer, faithfulness: r.faithfulness, stability: r.stability }).filter((l) => !l.startsWith("warning: "));
+  const lines = scoreDiagnostics({ method: r.fallbackFrom ?? r.scorer, faithfulness: r.faithfulness, stability: r.stability }).filter((l) => !l.startsWith("warning: "));
   return Object.fromEntries(lines.map((l) => [`${l.slice(0, l.indexOf(": "))} (θ1)`, l.slice(l.indexOf(": ") + 2)]));
 }
 
@@ -285,6 +287,7 @@ export async function runAdapt(
     ...(c.targetSizes && { targetSizes: c.targetSizes }),
     workDir: c.out,
     scorer: c.scorer,
+    ...(c.ablationBelow !== undefined && { ablationBelow: c.ablationBelow }),
     topK: c.circuit.topK,
     epochs: c.training.epochs,
     lr: c.training.lr,
@@ -314,7 +317,7 @@ export async function runAdapt(
       targets: c.targets.map((t) => t.name).join(", "),
       seeds: c.seeds.join(", "),
       ...(c.targetSizes && { "target training examples": c.targetSizes.join(", ") }),
-      scorer: c.scorer,
+      scorer: result.fallbackFrom ? `ablation (${result.fallbackFrom} was below ablationBelow)` : c.scorer,
       "circuit size (heads)": c.circuit.topK,
       strategy: c.circuit.strategy,
       executor: result.executor.kind === "ray" ? `ray (${result.executor.workers.length} workers: ${result.executor.workers.map((w) => w.id).join(", ")})` : "serial",
@@ -345,6 +348,7 @@ export async function runAdapt(
     sourceLmLossBefore: result.sourceLmLossBefore,
     relatedAccBefore: result.relatedAccBefore,
     scorer: result.scorer,
+    fallbackFrom: result.fallbackFrom,
     faithfulness: result.faithfulness,
     stability: result.stability,
     warnings: result.warnings,

@@ -45,6 +45,13 @@ export const AdaptConfig = z
       .default({ epochs: 3, lr: 1e-3, batchSize: 16 }),
     scorer: ScoreMethod.default("cdt"),
     /**
+     * When the scorer's faithfulness check on θ1 (Spearman with exact mean-ablation) is below this, the circuits are
+     * chosen from exact mean-ablation scores instead (and θ2s re-scored so), with a warning; `null` keeps the scorer's
+     * circuit whatever the check says.
+     * @defaultValue `0.7` (`ABLATION_BELOW`)
+     */
+    ablationBelow: z.number().min(-1).max(1).nullable().optional(),
+    /**
      * Discovery set: `perClass` proxy validation examples per class.
      * @defaultValue `{ perClass: 24 }`
      */

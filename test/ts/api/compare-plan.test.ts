@@ -1,12 +1,14 @@
 // compareMethods refuses, before any work, a plan whose runs would collide (a seed, method,
 // target or related task given twice: runs and paired differences are keyed by them) or that
-// would train on fewer rows than a curve's size says (the training set's own `limit` counts).
+// would train on fewer rows than a curve's size says (the training set's own `limit` counts);
+// and when the scorer's faithfulness check on θ1 is below `ablationBelow`, exact ablation
+// chooses the circuits.
 import assert from "node:assert/strict";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { BadRequestError, type CompareOptions, compareMethods, Runtime } from "../../../src/index.ts";
+import { BadRequestError, type CompareOptions, compareMethods, rankHeads, Runtime } from "../../../src/index.ts";
 
 describe("compareMethods plan checks", () => {
   const dir = mkdtempSync(join(tmpdir(), "ctsft-plan-"));
@@ -37,5 +39,32 @@ describe("compareMethods plan checks", () => {
     const t = base.targets[0]!;
     const limited = { ...t, train: { ...(t.train as { path: string }), limit: 30 } };
     await assert.rejects(compareMethods(rt, { ...base, targets: [limited], targetSizes: [40] }), refused("targetSizes", /asks for 40 examples, but targets\.0\.train has 30/));
+  });
+
+  it("a scorer below ablationBelow on θ1: exact ablation chooses the circuits, and a warning says so", { timeout: 180_000 }, async () => {
+    const files = (await rt.data.synthetic({ out: join(dir, "data2"), languages: { src: 0, near: 0.3 }, nTrain: 90, nValid: 48, nTest: 24 })).files;
+    const f = (lang: string, split: string) => ({ path: (files[lang] as Record<string, string>)[split] as string });
+    const created = await rt.models.create({ family: "llama", layers: 2, heads: 2, dModel: 32, vocab: 400, corpus: [f("src", "train").path, f("near", "train").path], out: join(dir, "theta") });
+    const theta = await rt.models.load({ source: created.path });
+    await rt.train({ model: theta, data: f("src", "train"), epochs: 2, lr: 3e-3 }).finalResult();
+    await theta.save(join(dir, "theta1"));
+    await theta.release();
+    const plan: CompareOptions = { ...base, model: join(dir, "theta1"), discovery: f("src", "valid"), sourceTest: f("src", "test"), targets: [{ name: "near", train: f("near", "train"), test: f("near", "test") }], methods: ["ctsft"], seeds: [0], epochs: 1, lmLoss: false, scorer: "attribution", workDir: join(dir, "work-fallback") };
+    // attribution is a first-order view: on a trained model it never agrees with ablation exactly.
+    const r = await compareMethods(rt, { ...plan, ablationBelow: 1 });
+    assert.ok(r.faithfulness !== null && (r.faithfulness.spearman as number) < 1, JSON.stringify(r.faithfulness));
+    assert.equal(r.scorer, "ablation");
+    assert.equal(r.fallbackFrom, "attribution");
+    assert.ok(r.warnings.some((w) => /attribution's faithfulness on θ1 .* is below 1: the circuits are chosen from exact mean-ablation/.test(w)), r.warnings.join("\n"));
+    // The circuit is exact ablation's own top 2 (scored apart here on the same discovery set).
+    const model = await rt.models.load({ source: join(dir, "theta1") });
+    const ablation = (await rt.scoring.score({ model, data: f("src", "valid"), method: "ablation" }).finalResult()).body;
+    await model.release();
+    assert.deepEqual(r.scores, ablation.scores);
+    assert.deepEqual(r.circuit, rankHeads(ablation.scores).slice(0, 2).map((h) => [h.layer, h.head]));
+    // null: the scorer's own circuit, whatever the check says.
+    const kept = await compareMethods(rt, { ...plan, ablationBelow: null, workDir: join(dir, "work-kept") });
+    assert.equal(kept.scorer, "attribution");
+    assert.equal(kept.fallbackFrom, null);
   });
 });
