@@ -333,8 +333,9 @@ interface Cell {
  * Refuse, before any work, a plan whose runs would collide or train on other rows than it
  * reports: a seed, method, target or related task given twice (runs and paired differences
  * are keyed by them: a repeated seed would pair a run with its own twin and report no noise),
- * or a `targetSizes` entry larger than a target's training set (read with its own `limit`).
- * Refusals are `BadRequestError`s naming the field.
+ * a `targetSizes` entry given twice or larger than a target's training set (read with its own
+ * `limit`), or sizes on a training set they cannot cut (a size keeps the first N rows, which a
+ * handle or a `perClass` draw does not have). Refusals are `BadRequestError`s naming the field.
  */
 export async function checkPlan(rt: Runtime, o: Pick<CompareOptions, "seeds" | "methods" | "targets" | "related" | "targetSizes">): Promise<void> {
   const lists: [string, readonly (string | number)[]][] = [
@@ -342,6 +343,7 @@ export async function checkPlan(rt: Runtime, o: Pick<CompareOptions, "seeds" | "
     ["methods", o.methods],
     ["targets", o.targets.map((t) => t.name)],
     ["related", (o.related ?? []).map((t) => t.name)],
+    ["targetSizes", o.targetSizes ?? []],
   ];
   for (const [path, xs] of lists) {
     const twice = xs.find((x, i) => xs.indexOf(x) !== i);
@@ -350,7 +352,10 @@ export async function checkPlan(rt: Runtime, o: Pick<CompareOptions, "seeds" | "
   const largest = o.targetSizes?.length ? Math.max(...o.targetSizes) : undefined;
   if (largest === undefined) return;
   for (const [i, t] of o.targets.entries()) {
-    if ("handle" in t.train) continue;
+    if ("handle" in t.train || t.train.perClass !== undefined) {
+      const what = "handle" in t.train ? "a dataset handle" : "a perClass draw";
+      throw new BadRequestError(`targetSizes trains on the first N rows of each training set, but targets.${i}.train is ${what}: give it as a file or NusaX split`, { path: `targets.${i}.train` });
+    }
     const ds = await rt.data.load(t.train);
     const n = ds.info.n;
     await ds.release();

@@ -40,7 +40,7 @@ export async function runAndPrint(config: AdaptConfigInput, json: boolean, devic
     "",
     ...result.verdicts.map((v) => v.text),
     ...result.strategy.map((s) => `auto: ${s.reason}`),
-    ...scoreDiagnostics({ method: result.scorer, faithfulness: result.faithfulness, stability: result.stability }),
+    ...scoreDiagnostics({ method: result.fallbackFrom ?? result.scorer, faithfulness: result.faithfulness, stability: result.stability }),
     "",
     `report: ${result.report.markdown}`,
   ];

@@ -22,7 +22,10 @@ export function rayCommand(): Command {
     .allowUnknownOption()
     .action(async (args: string[]) => {
       const env = await setup({ with: ["ray"] });
-      const child = spawn(env.python, ["-m", "ray.scripts.scripts", ...args], { stdio: "inherit", env: runtimeEnv({}, { pythonPath: env.pythonPath }) });
+      // Not PYTHONSAFEPATH: the processes this starts (raylet, workers, jobs) run users' scripts,
+      // which may import modules beside them.
+      const { PYTHONSAFEPATH: _, ...childEnv } = runtimeEnv({}, { pythonPath: env.pythonPath });
+      const child = spawn(env.python, ["-m", "ray.scripts.scripts", ...args], { stdio: "inherit", env: childEnv });
       for (const sig of ["SIGINT", "SIGTERM"] as const) process.on(sig, () => child.kill(sig));
       process.exitCode = await new Promise<number>((resolve) => child.on("exit", (code, signal) => resolve(code ?? (signal ? 1 : 0))));
     });

@@ -39,6 +39,10 @@ describe("compareMethods plan checks", () => {
     const t = base.targets[0]!;
     const limited = { ...t, train: { ...(t.train as { path: string }), limit: 30 } };
     await assert.rejects(compareMethods(rt, { ...base, targets: [limited], targetSizes: [40] }), refused("targetSizes", /asks for 40 examples, but targets\.0\.train has 30/));
+    // Twice, or on a set that has no "first N rows": a perClass draw.
+    await assert.rejects(compareMethods(rt, { ...base, targetSizes: [20, 20] }), refused("targetSizes", /names 20 twice/));
+    const drawn = { ...t, train: { ...(t.train as { path: string }), perClass: 10 } };
+    await assert.rejects(compareMethods(rt, { ...base, targets: [drawn], targetSizes: [10] }), refused("targets.0.train", /a perClass draw/));
   });
 
   it("a scorer below ablationBelow on θ1: exact ablation chooses the circuits, and a warning says so", { timeout: 180_000 }, async () => {
