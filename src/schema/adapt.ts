@@ -79,7 +79,6 @@ export const AdaptConfig = z
     targetSizes: z
       .array(z.number().int().positive())
       .min(1)
-      .refine((xs) => new Set(xs).size === xs.length, "give each size once")
       .transform((xs) => [...xs].sort((a, b) => a - b))
       .optional(),
     training: z

@@ -90,8 +90,8 @@ def resolve_data(
     else:
         assert ref.nusax is not None
         # A remote runtime confines the server's $CTSFT_NUSAX_DIR default like any path a client names.
-        given = ref.nusax.dir or (os.environ.get(NUSAX_ENV) if state.path_root is not None else None)
-        root = state.check_path(given, f"{field}.nusax.dir") if given else None
+        folder = ref.nusax.dir or (os.environ.get(NUSAX_ENV) if state.path_root is not None else None)
+        root = state.check_path(folder, f"{field}.nusax.dir") if folder else None
         ds = nusax(root, ref.nusax.lang, ref.nusax.split, limit=limit)
         ds = align_labels(ds, wanted, field) if wanted else ds
     if ref.skip is not None:
